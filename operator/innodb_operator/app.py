@@ -1,0 +1,159 @@
+"""The composition root: one asyncio TaskGroup running informers, controllers, election, HTTP.
+
+Lifecycle:
+  1. Informers start on every replica (a follower keeps a warm cache).
+  2. With leader election on, controllers' workers start only once this replica leads;
+     without it, at once. Either way, only after every informer has synced.
+  3. SIGTERM or SIGINT: stop handing out keys, let in-flight reconciles finish within
+     ``shutdown_grace_seconds``, release the Lease, stop informers and HTTP, exit 0.
+  4. A task that dies (an informer, the elector losing its lease) stops the TaskGroup,
+     and the process exits non-zero so its Deployment restarts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from innodb_operator.cache import Informer
+from innodb_operator.clock import MonotonicClock
+from innodb_operator.controllers.innodbcluster import INNODBCLUSTERS, InnoDBClusterReconciler
+from innodb_operator.controllers.runner import Controller, enqueue_self
+from innodb_operator.health import HttpEndpoints
+from innodb_operator.kube.client import KubeClient, connect
+from innodb_operator.kube.listwatch import ResourceListWatch
+from innodb_operator.kube.resources import ResourceType
+from innodb_operator.leaderelection import LeaderElector, LostLeadership
+from innodb_operator.settings import Settings
+from innodb_operator.workqueue import RateLimitingQueue
+
+log = structlog.get_logger(__name__)
+
+_SA_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+@dataclass
+class Operator:
+    """Everything one process runs; :meth:`ready` backs ``/readyz``."""
+
+    settings: Settings
+    client: KubeClient
+    informers: list[Informer] = field(default_factory=list)
+    controllers: list[Controller] = field(default_factory=list)
+    elector: LeaderElector | None = None
+
+    def ready(self) -> tuple[bool, str]:
+        unsynced = [inf for inf in self.informers if not inf.has_synced]
+        if unsynced:
+            return False, f"{len(unsynced)} informer(s) not synced"
+        if self.elector is not None and not self.elector.healthy():
+            return False, "cannot reach the leader Lease"
+        role = "leader" if self.elector is None or self.elector.is_leader else "standby"
+        return True, f"ok ({role})"
+
+
+def _informers_for(client: KubeClient, rt: ResourceType, settings: Settings) -> list[Informer]:
+    namespaces: list[str | None] = list(settings.namespaces) or [None]
+    return [
+        Informer(ResourceListWatch(client, rt, ns), clock=MonotonicClock(),
+                 resync_period=settings.resync_seconds or None)
+        for ns in namespaces
+    ]
+
+
+def build(settings: Settings, client: KubeClient) -> Operator:
+    """Wire informers, queues and controllers for ``settings``."""
+    op = Operator(settings=settings, client=client)
+    clusters = _informers_for(client, INNODBCLUSTERS, settings)
+    queue: RateLimitingQueue[str] = RateLimitingQueue("innodbcluster", clock=MonotonicClock())
+    for informer in clusters:
+        informer.add_handler(*enqueue_self(queue))
+    reconciler = InnoDBClusterReconciler(client, _MultiLister(clusters), poll_seconds=settings.poll_seconds)
+    op.informers.extend(clusters)
+    op.controllers.append(Controller("innodbcluster", reconciler, queue, clusters, workers=settings.workers))
+    if settings.leader_election:
+        op.elector = LeaderElector(
+            client, name=settings.lease_name, namespace=settings.lease_namespace or _own_namespace(),
+            identity=settings.identity or f"{socket.gethostname()}_{os.getpid()}",
+            lease_duration=settings.lease_duration_seconds, renew_period=settings.renew_period_seconds,
+        )
+    return op
+
+
+class _MultiLister:
+    """One lister over the per-namespace informers of a kind."""
+
+    def __init__(self, informers: list[Informer]) -> None:
+        self._informers = informers
+
+    def get(self, namespace: str, name: str) -> Mapping[str, Any] | None:
+        for informer in self._informers:
+            found = informer.lister.get(namespace, name)
+            if found is not None:
+                return found
+        return None
+
+
+def _own_namespace() -> str:
+    try:
+        with open(_SA_NAMESPACE_FILE) as f:
+            return f.read().strip()
+    except OSError:
+        return "default"
+
+
+async def run(settings: Settings) -> int:
+    """Run until a signal (exit 0) or a fatal error (exit 1)."""
+    client = await connect(settings.kubeconfig or None)
+    op = build(settings, client)
+    http = HttpEndpoints(bind=settings.bind_address, health_port=settings.health_port,
+                         metrics_port=settings.metrics_port, ready=op.ready)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await http.start()
+    log.info("operator starting", namespaces=list(settings.namespaces) or "all",
+             leader_election=settings.leader_election, workers=settings.workers)
+    exit_code = 0
+    try:
+        async with asyncio.TaskGroup() as group:
+            informer_tasks = [group.create_task(inf.run(), name="informer") for inf in op.informers]
+            controllers_task = group.create_task(_lead_then_run(op), name="controllers")
+            await stop.wait()
+            log.info("signal received, shutting down", grace_seconds=settings.shutdown_grace_seconds)
+            await asyncio.gather(*(c.stop(settings.shutdown_grace_seconds) for c in op.controllers))
+            controllers_task.cancel()
+            if op.elector is not None:
+                await op.elector.release()
+            for task in informer_tasks:
+                task.cancel()
+    except* LostLeadership as group_error:
+        log.error("lost leadership, exiting", error=str(group_error.exceptions[0]))
+        exit_code = 1
+    except* Exception:
+        log.exception("fatal error, exiting")
+        exit_code = 1
+    finally:
+        await http.stop()
+        await client.close()
+    log.info("operator stopped", exit_code=exit_code)
+    return exit_code
+
+
+async def _lead_then_run(op: Operator) -> None:
+    if op.elector is None:
+        await asyncio.gather(*(c.run() for c in op.controllers))
+        return
+    async with asyncio.TaskGroup() as group:
+        group.create_task(op.elector.run(), name="leader-election")
+        await op.elector.wait_until_leading()
+        for controller in op.controllers:
+            group.create_task(controller.run(), name=f"controller-{controller.name}")

@@ -1,0 +1,107 @@
+"""Run the operator as a subprocess (the console script tests and users run) against a kubeconfig."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from harness.controlplane import free_port
+
+
+class OperatorProcess:
+    """One ``innodb-operator run`` process with its own health and metrics ports and log file."""
+
+    def __init__(self, kubeconfig: Path, log_path: Path, *, identity: str, extra_args: list[str] | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        self.health_port = free_port()
+        self.metrics_port = free_port()
+        self.identity = identity
+        self.log_path = log_path
+        self.argv = [
+            sys.executable, "-m", "innodb_operator.cli", "run",
+            "--kubeconfig", str(kubeconfig), "--bind-address", "127.0.0.1",
+            "--health-port", str(self.health_port), "--metrics-port", str(self.metrics_port),
+            "--identity", identity, *(extra_args or []),
+        ]
+        self.env = {**os.environ, **(env or {})}
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> OperatorProcess:
+        with self.log_path.open("ab") as log:
+            self.popen = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
+                                          stdin=subprocess.DEVNULL, env=self.env)
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.popen is not None
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def signal(self, sig: signal.Signals) -> None:
+        assert self.popen is not None
+        with contextlib.suppress(ProcessLookupError):
+            self.popen.send_signal(sig)
+
+    def wait(self, timeout: float) -> int:
+        assert self.popen is not None
+        return self.popen.wait(timeout)
+
+    def stop(self) -> None:
+        if not self.alive():
+            return
+        self.signal(signal.SIGTERM)
+        try:
+            self.wait(30)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self.wait(10)
+
+    def get(self, path: str, port: int | None = None) -> tuple[int, str]:
+        """GET ``path`` on the health port (or ``port``); (0, "") when nothing answers."""
+        url = f"http://127.0.0.1:{port or self.health_port}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=3) as resp:
+                return int(resp.status), resp.read().decode()
+        except urllib.error.HTTPError as err:
+            return int(err.code), err.read().decode()
+        except OSError:
+            return 0, ""
+
+    def metrics(self) -> str:
+        return self.get("/metrics", self.metrics_port)[1]
+
+    def metric(self, name: str, **labels: str) -> float | None:
+        """The value of one sample, or None when absent."""
+        for line in self.metrics().splitlines():
+            if not line.startswith(name + "{") and not line.startswith(name + " "):
+                continue
+            found = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0])) if "{" in line else {}
+            if all(found.get(k) == v for k, v in labels.items()):
+                return float(line.rsplit(" ", 1)[1])
+        return None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def wait_until(condition: object, timeout: float, interval: float = 0.1, message: str = "") -> float:
+    """Poll ``condition()`` until truthy; return seconds waited; raise AssertionError at the deadline."""
+    started = time.monotonic()
+    deadline = started + timeout
+    while True:
+        if condition():  # type: ignore[operator]
+            return time.monotonic() - started
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message or condition}")
+        time.sleep(interval)
