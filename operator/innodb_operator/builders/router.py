@@ -1,0 +1,88 @@
+"""The ``<name>-router`` Deployment: stock MySQL Router, bootstrapped from its environment.
+
+Contract:
+  * replicas = ``router.instances``; image ``spec.router_image`` (``router.version``, else the
+    server version); the pod template carries the router labels plus ``router.podLabels`` and
+    ``router.podAnnotations`` (ours win); ``router.podSpec`` is merged like the server's.
+  * The image's entrypoint bootstraps against ``MYSQL_HOST`` = the headless Service's DNS name
+    on ``MYSQL_PORT`` 3306, as ``MYSQL_USER``/``MYSQL_PASSWORD`` = the operator's router account
+    (secretKeyRef into ``<name>-privsecrets``), reusing that account
+    (``MYSQL_CREATE_ROUTER_USER=0``) instead of creating one per pod start.
+  * ``MYSQL_INNODB_CLUSTER_MEMBERS`` is "1", not ``instances``: the entrypoint waits for at least
+    that many ONLINE members and gives up after about a minute, so tying it to ``instances``
+    would keep routers from starting while any member is down and restart every router on a
+    server scale. "1" still holds the bootstrap until a group exists.
+  * Rolling updates never drop below the desired count (maxUnavailable 0); routers prefer
+    distinct nodes; ready when port 6446 accepts connections; uid 999, non-root.
+"""
+
+from __future__ import annotations
+
+from innodb_api.types import Cluster
+
+from . import labels, layout, names, secrets
+from .meta import Obj, new_object, secret_env
+from .podspec_merge import merge_pod_spec
+from .server_pod import anti_affinity, container_security_context, pod_security_context
+
+ROUTER_WAIT_FOR_MEMBERS = "1"
+
+
+def router_env(cluster: Cluster) -> list[Obj]:
+    secret = names.private_secret_name(cluster.name)
+    return [
+        {"name": "MYSQL_HOST", "value": names.instances_domain(cluster)},
+        {"name": "MYSQL_PORT", "value": str(layout.MYSQL_PORT)},
+        secret_env("MYSQL_USER", secret, secrets.ROUTER_USER_KEY),
+        secret_env("MYSQL_PASSWORD", secret, secrets.ROUTER_PASSWORD_KEY),
+        {"name": "MYSQL_CREATE_ROUTER_USER", "value": "0"},
+        {"name": "MYSQL_INNODB_CLUSTER_MEMBERS", "value": ROUTER_WAIT_FOR_MEMBERS},
+    ]
+
+
+def router_container(cluster: Cluster) -> Obj:
+    return {
+        "name": "router",
+        "image": cluster.spec.router_image,
+        "imagePullPolicy": cluster.spec.image_pull_policy,
+        "env": router_env(cluster),
+        "ports": [{"name": name, "containerPort": port, "protocol": "TCP"} for name, port in layout.ROUTER_PORTS],
+        "readinessProbe": {
+            "tcpSocket": {"port": layout.ROUTER_RW_PORT},
+            "periodSeconds": 5,
+            "timeoutSeconds": 3,
+            "failureThreshold": 3,
+            "successThreshold": 1,
+        },
+        "securityContext": container_security_context(),
+        "volumeMounts": [{"name": "tmp", "mountPath": layout.TMP_DIR}],
+    }
+
+
+def router_pod_spec(cluster: Cluster) -> Obj:
+    spec: Obj = {
+        "automountServiceAccountToken": False,
+        "securityContext": pod_security_context(layout.ROUTER_UID),
+        "affinity": anti_affinity(labels.router_selector(cluster)),
+        "containers": [router_container(cluster)],
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
+    }
+    if cluster.spec.image_pull_secrets:
+        spec["imagePullSecrets"] = [{"name": n} for n in cluster.spec.image_pull_secrets]
+    return spec
+
+
+def build_router_deployment(cluster: Cluster) -> Obj:
+    router = cluster.spec.router
+    deployment = new_object("apps/v1", "Deployment", cluster, names.router_deployment_name(cluster.name),
+                            labels.labels(cluster, "router"))
+    template_meta: Obj = {"labels": labels.with_user(labels.labels(cluster, "router"), router.pod_labels)}
+    if router.pod_annotations:
+        template_meta["annotations"] = labels.with_user({}, router.pod_annotations)
+    deployment["spec"] = {
+        "replicas": router.instances,
+        "selector": {"matchLabels": labels.router_selector(cluster)},
+        "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+        "template": {"metadata": template_meta, "spec": merge_pod_spec(router_pod_spec(cluster), router.pod_spec)},
+    }
+    return deployment

@@ -1,0 +1,73 @@
+"""The ``<name>-privsecrets`` Secret: the operator's own MySQL accounts.
+
+Contract:
+  * Usernames are fixed (``innodbop-admin``, ``innodbop-router``, ``innodbop-backup``,
+    ``innodbop-repl``); passwords are generated at the edge and passed in, under the keys of
+    :data:`REQUIRED_PASSWORD_KEYS`. A missing or unknown key is a ``ValueError`` whose message
+    names keys, never values.
+  * The Secret is written as ``data`` (base64), the form the API server stores, so the
+    controller can compare desired and observed without a spurious write;
+    :func:`passwords_from_secret` reads the passwords back so they are generated only once.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from typing import Any
+
+from innodb_api.types import Cluster
+
+from . import labels, names
+from .meta import Obj, new_object
+
+ADMIN_USERNAME = "innodbop-admin"
+ROUTER_USERNAME = "innodbop-router"
+BACKUP_USERNAME = "innodbop-backup"
+REPLICATION_USERNAME = "innodbop-repl"
+
+ADMIN_USER_KEY, ADMIN_PASSWORD_KEY = "adminUsername", "adminPassword"
+ROUTER_USER_KEY, ROUTER_PASSWORD_KEY = "routerUsername", "routerPassword"
+BACKUP_USER_KEY, BACKUP_PASSWORD_KEY = "backupUsername", "backupPassword"
+REPLICATION_USER_KEY, REPLICATION_PASSWORD_KEY = "replicationUsername", "replicationPassword"
+
+USERNAMES: Mapping[str, str] = {
+    ADMIN_USER_KEY: ADMIN_USERNAME,
+    BACKUP_USER_KEY: BACKUP_USERNAME,
+    REPLICATION_USER_KEY: REPLICATION_USERNAME,
+    ROUTER_USER_KEY: ROUTER_USERNAME,
+}
+
+REQUIRED_PASSWORD_KEYS: tuple[str, ...] = (
+    ADMIN_PASSWORD_KEY, BACKUP_PASSWORD_KEY, REPLICATION_PASSWORD_KEY, ROUTER_PASSWORD_KEY,
+)
+
+
+def _b64(value: str) -> str:
+    return base64.b64encode(value.encode()).decode()
+
+
+def build_private_secret(cluster: Cluster, passwords: Mapping[str, str]) -> Obj:
+    missing = sorted(k for k in REQUIRED_PASSWORD_KEYS if not passwords.get(k))
+    unknown = sorted(set(passwords) - set(REQUIRED_PASSWORD_KEYS))
+    if missing or unknown:
+        raise ValueError(f"private secret passwords: missing {missing}, unknown {unknown}")
+    values = {**USERNAMES, **{k: passwords[k] for k in REQUIRED_PASSWORD_KEYS}}
+    name = names.private_secret_name(cluster.name)
+    secret = new_object("v1", "Secret", cluster, name, labels.labels(cluster, "database"))
+    secret["type"] = "Opaque"
+    secret["data"] = {k: _b64(values[k]) for k in sorted(values)}
+    return secret
+
+
+def passwords_from_secret(secret: Mapping[str, Any]) -> dict[str, str]:
+    """The passwords an existing private Secret holds (``data``, or ``stringData`` if present)."""
+    found: dict[str, str] = {}
+    data = secret.get("data") or {}
+    string_data = secret.get("stringData") or {}
+    for key in REQUIRED_PASSWORD_KEYS:
+        if string_data.get(key):
+            found[key] = str(string_data[key])
+        elif data.get(key):
+            found[key] = base64.b64decode(str(data[key])).decode()
+    return found

@@ -1,0 +1,200 @@
+"""The workload children: StatefulSet, Services, router Deployment, PDB, RBAC, Secret, CronJobs."""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+
+import pytest
+from test_builders_cases import CUSTOM, JOURNEY, OPERATOR_IMAGE, PASSWORDS, children_of, cluster_of, with_spec
+
+from innodb_operator.builders import (
+    REQUIRED_PASSWORD_KEYS,
+    build_backup_role,
+    build_cronjobs,
+    build_instances_service,
+    build_pdb,
+    build_private_secret,
+    build_router_deployment,
+    build_router_service,
+    build_statefulset,
+    cronjob_name,
+    cronjob_names,
+    passwords_from_secret,
+)
+
+
+def _by_name(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {i["name"]: i for i in items}
+
+
+def test_statefulset_shape() -> None:
+    sts = build_statefulset(cluster_of(JOURNEY))
+    spec = sts["spec"]
+    assert (sts["metadata"]["name"], spec["serviceName"], spec["replicas"]) == ("mycluster", "mycluster-instances", 3)
+    assert spec["podManagementPolicy"] == "Parallel" and spec["updateStrategy"] == {"type": "OnDelete"}
+    assert spec["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    pod = spec["template"]["spec"]
+    assert [c["name"] for c in pod["initContainers"]] == ["initconf", "initdatadir"]
+    mysql = _by_name(pod["containers"])["mysql"]
+    assert mysql["image"] == "container-registry.oracle.com/mysql/community-server:9.7.0"
+    assert {p["name"]: p["containerPort"] for p in mysql["ports"]} == {"mysql": 3306, "mysqlx": 33060, "gr-xcom": 33061}
+    assert mysql["livenessProbe"]["exec"]["command"][-1].endswith("liveness.sh")
+    assert mysql["readinessProbe"]["exec"]["command"][-1].endswith("readiness.sh")
+    startup = mysql["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 1800
+    assert pod["terminationGracePeriodSeconds"] == 120
+    assert pod["securityContext"]["runAsUser"] == 27 and pod["securityContext"]["fsGroup"] == 27
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert all(c["securityContext"]["allowPrivilegeEscalation"] is False for c in pod["initContainers"] + [mysql])
+    term = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    assert term["labelSelector"]["matchLabels"] == spec["selector"]["matchLabels"]
+    assert pod["serviceAccountName"] == "mycluster-sa"
+    mounts = {m["mountPath"]: m["name"] for m in mysql["volumeMounts"]}
+    assert mounts["/var/lib/mysql"] == "datadir" and mounts["/etc/my.cnf.d"] == "mycnfdata"
+    volumes = _by_name(pod["volumes"])
+    assert volumes["initconf"]["configMap"]["name"] == "mycluster-initconf"
+    assert "emptyDir" in volumes["mycnfdata"] and "emptyDir" in volumes["tmp"]
+    (claim,) = spec["volumeClaimTemplates"]
+    assert claim["metadata"]["name"] == "datadir"
+    assert claim["spec"] == {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "2Gi"}}}
+
+
+def test_statefulset_takes_the_users_claim_template_and_pull_settings() -> None:
+    spec = build_statefulset(cluster_of(CUSTOM))["spec"]
+    assert spec["volumeClaimTemplates"][0]["spec"]["storageClassName"] == "fast-ssd"
+    assert spec["volumeClaimTemplates"][0]["spec"]["resources"] == {"requests": {"storage": "50Gi"}}
+    pod = spec["template"]["spec"]
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+    assert {c["imagePullPolicy"] for c in pod["initContainers"] + pod["containers"] if c["name"] != "log-shipper"} \
+        == {"Always"}
+
+
+def test_instances_service_is_headless_and_publishes_not_ready_members() -> None:
+    svc = build_instances_service(cluster_of(JOURNEY))
+    assert svc["metadata"]["name"] == "mycluster-instances"
+    assert svc["spec"]["clusterIP"] == "None" and svc["spec"]["publishNotReadyAddresses"] is True
+    assert {p["name"]: p["port"] for p in svc["spec"]["ports"]} == {"mysql": 3306, "mysqlx": 33060, "gr-xcom": 33061}
+    assert svc["spec"]["selector"]["app.kubernetes.io/component"] == "database"
+
+
+def test_router_service_ports_type_and_annotations() -> None:
+    journey = build_router_service(cluster_of(JOURNEY))
+    assert journey["metadata"]["name"] == "mycluster" and journey["spec"]["type"] == "ClusterIP"
+    assert "annotations" not in journey["metadata"]
+    assert {p["name"]: p["port"] for p in journey["spec"]["ports"]} == {
+        "mysql-rw": 6446, "mysql-ro": 6447, "mysqlx-rw": 6448, "mysqlx-ro": 6449, "mysql-rw-split": 6450,
+        "router-rest": 8443}
+    assert journey["spec"]["selector"]["app.kubernetes.io/component"] == "router"
+    custom = build_router_service(cluster_of(CUSTOM))
+    assert custom["spec"]["type"] == "NodePort"
+    assert custom["metadata"]["annotations"] == {"example.com/owner": "payments", "example.com/tier": "db"}
+
+
+def test_router_deployment_bootstraps_from_its_environment() -> None:
+    dep = build_router_deployment(cluster_of(JOURNEY))
+    assert dep["metadata"]["name"] == "mycluster-router" and dep["spec"]["replicas"] == 1
+    (router,) = dep["spec"]["template"]["spec"]["containers"]
+    assert router["image"] == "container-registry.oracle.com/mysql/community-router:9.7.0"
+    env = _by_name(router["env"])
+    assert env["MYSQL_HOST"]["value"] == "mycluster-instances.mysql-cluster.svc.cluster.local"
+    assert env["MYSQL_PORT"]["value"] == "3306"
+    assert env["MYSQL_USER"]["valueFrom"]["secretKeyRef"] == {"name": "mycluster-privsecrets", "key": "routerUsername"}
+    assert env["MYSQL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "mycluster-privsecrets",
+                                                                  "key": "routerPassword"}
+    assert env["MYSQL_INNODB_CLUSTER_MEMBERS"]["value"] == "1"
+    assert [p["containerPort"] for p in router["ports"]] == [6446, 6447, 6448, 6449, 6450, 8443]
+    assert router["readinessProbe"]["tcpSocket"] == {"port": 6446}
+    assert dep["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+
+
+def test_router_takes_its_version_pod_spec_labels_and_annotations() -> None:
+    dep = build_router_deployment(cluster_of(CUSTOM))
+    template = dep["spec"]["template"]
+    (router,) = template["spec"]["containers"]
+    assert router["image"] == "registry.example.com/mysql/community-router:9.7.1"
+    assert router["resources"] == {"limits": {"cpu": "500m"}}
+    assert template["metadata"]["labels"]["team"] == "payments"
+    assert template["metadata"]["annotations"] == {"example.com/router": "yes"}
+    assert dep["spec"]["replicas"] == 2
+
+
+def test_pdb_allows_one_disruption_of_server_pods() -> None:
+    pdb = build_pdb(cluster_of(JOURNEY))
+    assert (pdb["apiVersion"], pdb["metadata"]["name"]) == ("policy/v1", "mycluster-pdb")
+    assert pdb["spec"]["maxUnavailable"] == 1
+    assert pdb["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "database"
+
+
+def test_backup_role_is_least_privilege() -> None:
+    rules = build_backup_role(cluster_of(JOURNEY))["rules"]
+    assert rules == [
+        {"apiGroups": ["mysql.innodb-operator.dev"], "resources": ["mysqlbackups"], "verbs": ["create", "get", "list"]},
+        {"apiGroups": ["mysql.innodb-operator.dev"], "resources": ["innodbclusters"], "resourceNames": ["mycluster"],
+         "verbs": ["get"]},
+    ]
+    flat = str(rules)
+    assert "*" not in flat
+
+
+def test_private_secret_holds_fixed_usernames_and_the_given_passwords() -> None:
+    secret = build_private_secret(cluster_of(JOURNEY), PASSWORDS)
+    assert secret["metadata"]["name"] == "mycluster-privsecrets" and secret["type"] == "Opaque"
+    decoded = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    assert decoded == {"adminUsername": "innodbop-admin", "routerUsername": "innodbop-router",
+                       "backupUsername": "innodbop-backup", "replicationUsername": "innodbop-repl", **PASSWORDS}
+    assert passwords_from_secret(secret) == PASSWORDS
+    assert set(REQUIRED_PASSWORD_KEYS) == {"adminPassword", "routerPassword", "backupPassword", "replicationPassword"}
+
+
+@pytest.mark.parametrize("passwords", [{}, {k: "" for k in REQUIRED_PASSWORD_KEYS},
+                                       {**PASSWORDS, "rootPassword": "nope-secret"}])
+def test_private_secret_refuses_missing_or_unknown_keys_without_echoing_values(passwords: dict[str, str]) -> None:
+    with pytest.raises(ValueError) as err:
+        build_private_secret(cluster_of(JOURNEY), passwords)
+    assert "nope-secret" not in str(err.value) and "test-" not in str(err.value)
+
+
+def test_one_cronjob_per_enabled_schedule() -> None:
+    cluster = cluster_of(JOURNEY)
+    (job,) = build_cronjobs(cluster, OPERATOR_IMAGE)
+    assert cronjob_names(cluster) == {"mycluster-schedule-ref-cb"} == {job["metadata"]["name"]}
+    spec = job["spec"]
+    assert spec["schedule"] == "*/30 * * * *" and spec["concurrencyPolicy"] == "Forbid"
+    assert "timeZone" not in spec
+    assert spec["successfulJobsHistoryLimit"] <= 5 and spec["failedJobsHistoryLimit"] <= 5
+    pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "mycluster-backup" and pod["restartPolicy"] == "Never"
+    (container,) = pod["containers"]
+    assert container["image"] == OPERATOR_IMAGE
+    assert container["args"] == ["backup", "create", "--namespace", "mysql-cluster", "--cluster", "mycluster",
+                                 "--schedule", "schedule-ref", "--profile", "dump-instance-profile-pvc"]
+
+
+def test_cronjob_time_zone_and_long_names() -> None:
+    cluster = cluster_of(CUSTOM)
+    (job,) = build_cronjobs(cluster, OPERATOR_IMAGE)
+    assert job["spec"]["timeZone"] == "Europe/Berlin"
+    name = job["metadata"]["name"]
+    assert name == cronjob_name(cluster, "nightly-full-dump-to-the-long-term-retention-volume")
+    assert len(name) <= 52 and name.endswith("-cb") and name.startswith("orders-nightly")
+
+
+@pytest.mark.parametrize("schedule", ["x" * 60, "Nightly_Backup", "a", "-odd-", "y" * 44])
+def test_cronjob_names_are_valid_bounded_deterministic_and_distinct(schedule: str) -> None:
+    cluster = cluster_of(JOURNEY)
+    name = cronjob_name(cluster, schedule)
+    assert len(name) <= 52 and re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name)
+    assert name == cronjob_name(cluster, schedule)
+    assert name != cronjob_name(cluster, schedule + "2")
+
+
+def test_cronjob_names_skip_disabled_schedules() -> None:
+    schedules = [dict(s, enabled=True) for s in JOURNEY["spec"]["backupSchedules"]]
+    cluster = cluster_of(with_spec(JOURNEY, backupSchedules=schedules))
+    assert cronjob_names(cluster) == {"mycluster-schedule-ref-cb", "mycluster-schedule-disabled-cb"}
+    assert [c["metadata"]["name"] for c in build_cronjobs(cluster, OPERATOR_IMAGE)] == sorted(cronjob_names(cluster))
+    assert cronjob_names(cluster_of(with_spec(JOURNEY, backupSchedules=[]))) == frozenset()
+    assert not [c for c in children_of(with_spec(JOURNEY, backupSchedules=[])) if c["kind"] == "CronJob"]
