@@ -24,10 +24,12 @@ import structlog
 
 from innodb_operator.cache import Informer
 from innodb_operator.clock import MonotonicClock
-from innodb_operator.controllers.innodbcluster import INNODBCLUSTERS, InnoDBClusterReconciler
-from innodb_operator.controllers.runner import Controller, enqueue_self
+from innodb_operator.controllers.innodbcluster import CHILD_TYPES, InnoDBClusterReconciler
+from innodb_operator.controllers.kinds import INNODBCLUSTERS
+from innodb_operator.controllers.runner import Controller, enqueue_owner, enqueue_self
 from innodb_operator.health import HttpEndpoints
 from innodb_operator.kube.client import KubeClient, connect
+from innodb_operator.kube.events import EventRecorder
 from innodb_operator.kube.listwatch import ResourceListWatch
 from innodb_operator.kube.resources import ResourceType
 from innodb_operator.leaderelection import LeaderElector, LostLeadership
@@ -59,36 +61,21 @@ class Operator:
         return True, f"ok ({role})"
 
 
-def _informers_for(client: KubeClient, rt: ResourceType, settings: Settings) -> list[Informer]:
+MANAGED_BY_SELECTOR = "app.kubernetes.io/managed-by=innodb-operator"
+
+
+def _informers_for(client: KubeClient, rt: ResourceType, settings: Settings,
+                   label_selector: str | None = None) -> list[Informer]:
     namespaces: list[str | None] = list(settings.namespaces) or [None]
     return [
-        Informer(ResourceListWatch(client, rt, ns), clock=MonotonicClock(),
+        Informer(ResourceListWatch(client, rt, ns, label_selector=label_selector), clock=MonotonicClock(),
                  resync_period=settings.resync_seconds or None)
         for ns in namespaces
     ]
 
 
-def build(settings: Settings, client: KubeClient) -> Operator:
-    """Wire informers, queues and controllers for ``settings``."""
-    op = Operator(settings=settings, client=client)
-    clusters = _informers_for(client, INNODBCLUSTERS, settings)
-    queue: RateLimitingQueue[str] = RateLimitingQueue("innodbcluster", clock=MonotonicClock())
-    for informer in clusters:
-        informer.add_handler(*enqueue_self(queue))
-    reconciler = InnoDBClusterReconciler(client, _MultiLister(clusters), poll_seconds=settings.poll_seconds)
-    op.informers.extend(clusters)
-    op.controllers.append(Controller("innodbcluster", reconciler, queue, clusters, workers=settings.workers))
-    if settings.leader_election:
-        op.elector = LeaderElector(
-            client, name=settings.lease_name, namespace=settings.lease_namespace or _own_namespace(),
-            identity=settings.identity or f"{socket.gethostname()}_{os.getpid()}",
-            lease_duration=settings.lease_duration_seconds, renew_period=settings.renew_period_seconds,
-        )
-    return op
-
-
-class _MultiLister:
-    """One lister over the per-namespace informers of a kind."""
+class KindReader:
+    """Reads one cached kind across the per-namespace informers of that kind."""
 
     def __init__(self, informers: list[Informer]) -> None:
         self._informers = informers
@@ -99,6 +86,41 @@ class _MultiLister:
             if found is not None:
                 return found
         return None
+
+    def list(self, namespace: str) -> list[Mapping[str, Any]]:
+        return [obj for informer in self._informers for obj in informer.lister.list(namespace)]
+
+
+def build(settings: Settings, client: KubeClient) -> Operator:
+    """Wire informers, queues and controllers for ``settings``."""
+    op = Operator(settings=settings, client=client)
+    identity = settings.identity or f"{socket.gethostname()}_{os.getpid()}"
+    queue: RateLimitingQueue[str] = RateLimitingQueue("innodbcluster", clock=MonotonicClock())
+    clusters = _informers_for(client, INNODBCLUSTERS, settings)
+    for informer in clusters:
+        informer.add_handler(*enqueue_self(queue))
+    children: dict[str, KindReader] = {}
+    child_informers: list[Informer] = []
+    for kind, rt in CHILD_TYPES.items():
+        informers = _informers_for(client, rt, settings, MANAGED_BY_SELECTOR)
+        for informer in informers:
+            informer.add_handler(*enqueue_owner(queue, INNODBCLUSTERS.kind, INNODBCLUSTERS.group))
+        children[kind] = KindReader(informers)
+        child_informers.extend(informers)
+    reconciler = InnoDBClusterReconciler(
+        client, KindReader(clusters), children, events=EventRecorder(client, identity),
+        poll_seconds=settings.poll_seconds, operator_image=settings.operator_image,
+    )
+    op.informers.extend(clusters + child_informers)
+    op.controllers.append(Controller("innodbcluster", reconciler, queue, clusters + child_informers,
+                                     workers=settings.workers))
+    if settings.leader_election:
+        op.elector = LeaderElector(
+            client, name=settings.lease_name, namespace=settings.lease_namespace or _own_namespace(),
+            identity=identity,
+            lease_duration=settings.lease_duration_seconds, renew_period=settings.renew_period_seconds,
+        )
+    return op
 
 
 def _own_namespace() -> str:

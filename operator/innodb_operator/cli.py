@@ -2,6 +2,7 @@
 
     innodb-operator run [flags]     run the operator (flags also read from INNODB_OPERATOR_* variables)
     innodb-operator crds [DIR]      print (or write to DIR) the CustomResourceDefinitions
+    innodb-operator backup create   create a MySQLBackup (what a scheduled backup CronJob runs)
     innodb-operator --version
 """
 
@@ -32,6 +33,14 @@ def _parser() -> argparse.ArgumentParser:
     add_arguments(run)
     crds = commands.add_parser("crds", help="print or write the CustomResourceDefinitions")
     crds.add_argument("directory", nargs="?", help="write one YAML file per CRD here instead of printing")
+    backup = commands.add_parser("backup", help="backup commands").add_subparsers(
+        dest="backup_command", required=True, metavar="COMMAND")
+    create = backup.add_parser("create", help="create a MySQLBackup for a cluster (run by backup CronJobs)")
+    create.add_argument("--namespace", required=True, help="the cluster's namespace")
+    create.add_argument("--cluster", required=True, help="the InnoDBCluster to back up")
+    create.add_argument("--profile", required=True, help="one of the cluster's backupProfiles")
+    create.add_argument("--schedule", default="", help="the backupSchedules entry this run belongs to")
+    create.add_argument("--kubeconfig", default="", help="kubeconfig; empty means in-cluster config")
     return parser
 
 
@@ -44,6 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print("---\n".join(crd.render(c) for c in crd.all_crds()), end="")
         return 0
+    if args.command == "backup":
+        from innodb_operator import backups  # noqa: PLC0415 - client imports only when needed
+
+        return asyncio.run(backups.create_backup(
+            namespace=args.namespace, cluster=args.cluster, profile=args.profile, schedule=args.schedule,
+            kubeconfig=args.kubeconfig or None))
     try:
         settings = from_sources(args)
     except ValueError as exc:

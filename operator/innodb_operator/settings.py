@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from innodb_operator import __version__
+
 ENV_PREFIX = "INNODB_OPERATOR_"
 
 
@@ -41,6 +43,9 @@ class Settings:
         default="", metadata={"help": "Kubeconfig file; empty means in-cluster config, then ~/.kube/config."})
     log_format: str = field(default="json", metadata={"help": "Log format: json or console."})
     log_level: str = field(default="info", metadata={"help": "Log level: debug, info, warning, error."})
+    operator_image: str = field(
+        default=f"innodb-operator:{__version__}",
+        metadata={"help": "Image of this operator, run by backup CronJobs (the chart sets it)."})
     identity: str = field(
         default="", metadata={"help": "This replica's name in the Lease; empty means the host name and pid."})
 

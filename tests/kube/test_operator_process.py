@@ -59,7 +59,7 @@ def reconciles(proc: OperatorProcess) -> float:
 
 def create_cluster(cp: ControlPlane, namespace: str, name: str) -> None:
     body = {"apiVersion": API_VERSION, "kind": "InnoDBCluster", "metadata": {"name": name, "namespace": namespace},
-            "spec": {"instances": 3}}
+            "spec": {"instances": 3, "secretName": f"{name}-secret"}}
     kubectl(cp, "apply", "-f", "-", stdin=json.dumps(body))
 
 

@@ -1,67 +1,171 @@
-"""Reconcile one ``InnoDBCluster`` key.
+"""Reconcile one ``InnoDBCluster`` key: validate, apply children, report status.
 
-Contract (level-triggered): a pass never asks which event woke it. It reads the
-cluster from the cache, computes the status it should have, writes ``/status`` only
-when that differs from what is stored, and asks to be looked at again after the
-poll interval while the cluster exists. A key whose object is gone is forgotten.
-
-This is the runtime's first reconcile; child resources and the group engine arrive
-with the API and clustering work and plug in here.
+Contract (level-triggered; the pass never asks which event woke it):
+  1. Read the cluster from the cache; a missing or deleting cluster needs nothing (the
+     garbage collector removes children through their owner references).
+  2. Validate what the schema cannot (the user's Secret, ``mycnf``, backup schedules).
+     An invalid spec changes no child: it sets ``SpecValid=False`` with the reason, and
+     emits one Warning event naming the field when the condition flips.
+  3. Compute every desired child with the pure builders (passwords for internal accounts
+     are generated here, once, and kept in ``<name>-privsecrets`` forever after) and
+     server-side-apply those the live objects do not already cover. CronJobs of removed or
+     disabled schedules are deleted.
+  4. Compute the status; write ``/status`` only when it differs from the stored one.
+  5. Ask to be looked at again after the poll interval while the cluster exists.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import datetime as dt
+import secrets
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 import structlog
 
-from innodb_api import GROUP, INNODBCLUSTER_KIND, INNODBCLUSTER_PLURAL, VERSION
+from innodb_api.types import Cluster
+from innodb_api.validation import validate_cluster
+from innodb_operator.builders import REQUIRED_PASSWORD_KEYS, cronjob_names, desired_children, private_secret_name
+from innodb_operator.builders.status import Observed, compute_status
+from innodb_operator.controllers.children import ChildApplier
+from innodb_operator.controllers.kinds import INNODBCLUSTERS
 from innodb_operator.controllers.runner import Result
-from innodb_operator.kube import errors
+from innodb_operator.kube import errors, resources
 from innodb_operator.kube.client import KubeClient
+from innodb_operator.kube.events import EventRecorder
 from innodb_operator.kube.resources import ResourceType
 
 log = structlog.get_logger(__name__)
 
-INNODBCLUSTERS = ResourceType(GROUP, VERSION, INNODBCLUSTER_PLURAL, INNODBCLUSTER_KIND)
+CHILD_TYPES: dict[str, ResourceType] = {
+    rt.kind: rt for rt in (
+        resources.SECRETS, resources.CONFIGMAPS, resources.SERVICE_ACCOUNTS, resources.ROLES,
+        resources.ROLEBINDINGS, resources.SERVICES, resources.STATEFULSETS, resources.DEPLOYMENTS,
+        resources.PDBS, resources.CRONJOBS,
+    )
+}
 
 
-def desired_status(cluster: Any) -> dict[str, Any]:
-    """The status this pass can vouch for (pure)."""
-    return {"observedGeneration": cluster["metadata"].get("generation", 0)}
-
-
-def status_differs(current: Any, desired: dict[str, Any]) -> bool:
-    current = current or {}
-    return any(current.get(k) != v for k, v in desired.items())
-
-
-class ClusterReader(Protocol):
-    """Read access to cached clusters (a Lister, or several behind one face)."""
+class ObjectReader(Protocol):
+    """Read access to one cached kind across the watched namespaces."""
 
     def get(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
 
+    def list(self, namespace: str) -> list[Mapping[str, Any]]: ...
+
+
+def now_rfc3339() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _decoded(secret: Mapping[str, Any] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in ((secret or {}).get("data") or {}).items():
+        try:
+            out[key] = base64.b64decode(value).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            continue
+    return out
+
+
+def _condition(status: Mapping[str, Any] | None, type_: str) -> Mapping[str, Any] | None:
+    for condition in (status or {}).get("conditions") or []:
+        if condition.get("type") == type_:
+            return condition  # type: ignore[no-any-return]
+    return None
+
 
 class InnoDBClusterReconciler:
-    """Reads clusters from ``clusters``; writes status through ``client``."""
+    """Reads from the caches in ``clusters`` and ``children``; writes through ``client``."""
 
-    def __init__(self, client: KubeClient, clusters: ClusterReader, *, poll_seconds: float) -> None:
+    def __init__(
+        self, client: KubeClient, clusters: ObjectReader, children: Mapping[str, ObjectReader], *,
+        events: EventRecorder, poll_seconds: float, operator_image: str,
+    ) -> None:
         self._client = client
         self._clusters = clusters
+        self._children = children
+        self._events = events
         self._poll = poll_seconds
+        self._operator_image = operator_image
+        self._applier = ChildApplier(client)
 
     async def reconcile(self, key: str) -> Result:
         namespace, _, name = key.partition("/")
-        cluster = self._clusters.get(namespace, name)
-        if cluster is None:
-            log.debug("cluster is gone")
+        obj = self._clusters.get(namespace, name)
+        if obj is None or obj["metadata"].get("deletionTimestamp"):
             return Result()
-        desired = desired_status(cluster)
-        if status_differs(cluster.get("status"), desired):
+        cluster = Cluster.from_object(obj)
+        user_secret = await self._read_user_secret(namespace, cluster.spec.secret_name)
+        problems = validate_cluster(dict(obj.get("spec") or {}), secret=user_secret)
+        if problems:
+            log.info("spec invalid; children left as they are", problems=[p.field for p in problems])
+        else:
+            await self._apply_children(obj, cluster)
+        observed = Observed(
+            statefulset=self._children["StatefulSet"].get(namespace, name),
+            router=self._children["Deployment"].get(namespace, f"{name}-router"),
+        )
+        previous = obj.get("status") or {}
+        status = compute_status(cluster, problems, observed, previous, now_rfc3339())
+        if status != previous:
             try:
-                await self._client.patch_status(INNODBCLUSTERS, name, desired, namespace)
+                await self._client.patch_status(INNODBCLUSTERS, name, status, namespace)
             except errors.NotFound:
                 return Result()
-            log.info("status updated", observed_generation=desired["observedGeneration"])
+            log.info("status updated", state=status["cluster"]["status"])
+            await self._announce_validity(obj, previous, status)
         return Result(requeue_after=self._poll)
+
+    async def _read_user_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        if not name:
+            return None
+        try:
+            return await self._client.get(resources.SECRETS, name, namespace)
+        except errors.NotFound:
+            return None
+
+    def _passwords(self, namespace: str, name: str) -> dict[str, str]:
+        """Stored internal passwords; any missing one is generated now and kept from then on."""
+        stored = _decoded(self._children["Secret"].get(namespace, private_secret_name(name)))
+        return {key: stored.get(key) or secrets.token_urlsafe(24) for key in REQUIRED_PASSWORD_KEYS}
+
+    async def _apply_children(self, obj: Mapping[str, Any], cluster: Cluster) -> None:
+        namespace = cluster.namespace
+        wanted = desired_children(cluster, passwords=self._passwords(namespace, cluster.name),
+                                  operator_image=self._operator_image)
+        for child in wanted:
+            rt = CHILD_TYPES[child["kind"]]
+            child_name = child["metadata"]["name"]
+            live = self._children[rt.kind].get(namespace, child_name)
+            if await self._applier.ensure(rt, child, live):
+                verb = "Created" if live is None else "Updated"
+                log.info(f"{verb.lower()} child", kind=rt.kind, child=child_name)
+                await self._events.emit(obj, "Normal", verb, f"{verb} {rt.kind} {child_name}")
+        keep = cronjob_names(cluster)
+        for cronjob in self._children["CronJob"].list(namespace):
+            cj_name = cronjob["metadata"]["name"]
+            owners = cronjob["metadata"].get("ownerReferences") or []
+            if cj_name in keep or not any(o.get("uid") == cluster.uid for o in owners):
+                continue
+            try:
+                await self._client.delete(resources.CRONJOBS, cj_name, namespace)
+            except errors.NotFound:
+                continue
+            self._applier.forget(resources.CRONJOBS, namespace, cj_name)
+            log.info("deleted child", kind="CronJob", child=cj_name)
+            await self._events.emit(obj, "Normal", "Deleted",
+                                    f"Deleted CronJob {cj_name} (schedule removed or disabled)")
+
+    async def _announce_validity(self, obj: Mapping[str, Any], previous: Mapping[str, Any],
+                                 status: Mapping[str, Any]) -> None:
+        before, after = _condition(previous, "SpecValid"), _condition(status, "SpecValid")
+        if after is None or (before is not None and before.get("status") == after.get("status")
+                             and before.get("message") == after.get("message")):
+            return
+        if after["status"] == "False":
+            await self._events.emit(obj, "Warning", str(after["reason"]), str(after["message"]))
+        elif before is not None:
+            await self._events.emit(obj, "Normal", "SpecValid", "The spec is valid again; applying it.")
