@@ -1,0 +1,134 @@
+"""What the engine knows about a cluster at one instant: one snapshot, gathered once per pass.
+
+Contract:
+  * A :class:`Snapshot` lists every instance the operator is responsible for (the pods it
+    wants, plus any it wants gone), each as an :class:`Instance`. An instance the operator
+    could not reach is still listed, as :func:`unreachable` (a null object: no facts, never
+    an exception), so deciding code has one shape to look at.
+  * Everything here is immutable and pure data; :mod:`.state` and :mod:`.plan` read it and
+    never touch the network.
+  * GTID sets are opaque values with one question: ``a.contains(b)`` (every transaction of
+    ``b`` is in ``a``). The ``mysql`` layer's GTID sets satisfy it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+
+class Gtids(Protocol):
+    """A GTID set, as far as decisions need one."""
+
+    def contains(self, other: Gtids, /) -> bool: ...
+
+    @property
+    def is_empty(self) -> bool: ...
+
+
+class MemberState(StrEnum):
+    """``performance_schema.replication_group_members.MEMBER_STATE``, plus MISSING (not running GR)."""
+
+    ONLINE = "ONLINE"
+    RECOVERING = "RECOVERING"
+    OFFLINE = "OFFLINE"
+    ERROR = "ERROR"
+    UNREACHABLE = "UNREACHABLE"
+    MISSING = "MISSING"
+
+
+class Role(StrEnum):
+    PRIMARY = "PRIMARY"
+    SECONDARY = "SECONDARY"
+    NONE = ""
+
+
+@dataclass(frozen=True)
+class Member:
+    """One row of a group view, as one instance reports it."""
+
+    uuid: str
+    address: str
+    state: MemberState
+    role: Role = Role.NONE
+    version: str = ""
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One server as the operator observed it.
+
+    ``index`` is the pod ordinal (0 is the designated first member). ``state`` is this
+    server's own member state (MISSING when Group Replication is not running on it).
+    ``view`` is the group membership as this server sees it (empty when not in a group).
+    ``group_name`` is the persisted group name (empty: never configured for a group).
+    """
+
+    index: int
+    address: str
+    reachable: bool = True
+    uuid: str = ""
+    state: MemberState = MemberState.MISSING
+    role: Role = Role.NONE
+    view: tuple[Member, ...] = ()
+    gtid_executed: Gtids | None = None
+    gtid_purged: Gtids | None = None
+    group_name: str = ""
+    single_primary: bool | None = None
+    start_on_boot: bool = False
+    super_read_only: bool | None = None
+    version: str = ""
+
+    @property
+    def in_group(self) -> bool:
+        """Running Group Replication as ONLINE or RECOVERING (part of some group view)."""
+        return self.reachable and self.state in (MemberState.ONLINE, MemberState.RECOVERING)
+
+    @property
+    def ever_configured(self) -> bool:
+        return bool(self.group_name)
+
+
+def unreachable(index: int, address: str) -> Instance:
+    """The null instance: the operator could not connect, so it knows nothing about it."""
+    return Instance(index=index, address=address, reachable=False, state=MemberState.UNREACHABLE)
+
+
+class GroupMode(StrEnum):
+    SINGLE_PRIMARY = "SinglePrimary"
+    MULTI_PRIMARY = "MultiPrimary"
+
+
+@dataclass(frozen=True)
+class Desired:
+    """What the spec asks of the group."""
+
+    instances: int
+    mode: GroupMode = GroupMode.SINGLE_PRIMARY
+    primary: int | None = None
+    reboot_from: int | None = None
+    force_quorum_from: int | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Every instance the operator is responsible for, and what the spec wants."""
+
+    instances: tuple[Instance, ...]
+    desired: Desired
+    group_name: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def by_index(self, index: int) -> Instance | None:
+        return next((i for i in self.instances if i.index == index), None)
+
+    @property
+    def wanted(self) -> tuple[Instance, ...]:
+        """Instances whose ordinal is below the desired count."""
+        return tuple(i for i in self.instances if i.index < self.desired.instances)
+
+    @property
+    def unwanted(self) -> tuple[Instance, ...]:
+        """Instances left over after a scale-down (ordinal at or above the desired count)."""
+        return tuple(i for i in self.instances if i.index >= self.desired.instances)

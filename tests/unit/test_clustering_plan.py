@@ -1,0 +1,255 @@
+"""The group engine's decisions: named scenarios for state and plan, and properties over random snapshots."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from innodb_operator.clustering.model import (
+    Desired,
+    GroupMode,
+    Instance,
+    Member,
+    MemberState,
+    Role,
+    Snapshot,
+    unreachable,
+)
+from innodb_operator.clustering.plan import Kind, Plan, next_action
+from innodb_operator.clustering.state import ClusterState, decide, has_majority
+
+
+class G(frozenset[int]):
+    """A GTID set stand-in: transaction numbers of one source, as a set."""
+
+    def contains(self, other: G) -> bool:  # type: ignore[override]
+        return self.issuperset(other)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self
+
+
+def g(*numbers: int) -> G:
+    return G(numbers)
+
+
+def upto(n: int) -> G:
+    return G(range(1, n + 1))
+
+
+ON, REC, OFF, ERR, UNR, MISS = (MemberState.ONLINE, MemberState.RECOVERING, MemberState.OFFLINE,
+                                MemberState.ERROR, MemberState.UNREACHABLE, MemberState.MISSING)
+
+
+def inst(index: int, state: MemberState = MISS, *, gtids: G | None = None, purged: G | None = None,
+         configured: bool = True, role: Role = Role.NONE) -> Instance:
+    return Instance(index=index, address=f"m-{index}", uuid=f"uuid-{index}", state=state, role=role,
+                    gtid_executed=gtids if gtids is not None else g(),
+                    gtid_purged=purged if purged is not None else g(),
+                    group_name="grp" if configured else "")
+
+
+def group(states: dict[int, MemberState], primary: int | None = 0, gtids: G | None = None,
+          purged: G | None = None, extra: tuple[Instance, ...] = (), multi: bool = False) -> list[Instance]:
+    """Instances in one group whose view lists ``states``; each member reports the same view."""
+    def role(i: int, s: MemberState) -> Role:
+        if s != ON:
+            return Role.NONE
+        return Role.PRIMARY if multi or i == primary else Role.SECONDARY
+
+    view = tuple(Member(f"uuid-{i}", f"m-{i}", s, role(i, s)) for i, s in sorted(states.items()))
+    out = []
+    for i, s in sorted(states.items()):
+        if s == UNR:
+            out.append(unreachable(i, f"m-{i}"))
+            continue
+        role = Role.PRIMARY if (multi or i == primary) and s == ON else Role.SECONDARY
+        out.append(replace(inst(i, s, gtids=gtids or upto(10), purged=purged or g(), role=role), view=view))
+    return out + list(extra)
+
+
+def snap(instances: list[Instance] | tuple[Instance, ...], desired: int = 3, **kwargs: object) -> Snapshot:
+    return Snapshot(tuple(instances), Desired(instances=desired, **kwargs))  # type: ignore[arg-type]
+
+
+def plan(s: Snapshot) -> Plan:
+    return next_action(s, decide(s))
+
+
+# --- named scenarios -------------------------------------------------------------------
+
+SCENARIOS: list[tuple[str, Snapshot, ClusterState, Kind | None, int | None]] = [
+    ("fresh instances, all reachable: bootstrap on the first",
+     snap([inst(i, configured=False) for i in range(3)]), ClusterState.INITIALIZING, Kind.BOOTSTRAP, 0),
+    ("fresh instances, one pod still starting: wait",
+     snap([inst(0, configured=False), inst(1, configured=False), unreachable(2, "m-2")]),
+     ClusterState.PENDING, None, None),
+    ("healthy three-member group: nothing to do",
+     snap(group({0: ON, 1: ON, 2: ON})), ClusterState.ONLINE, None, None),
+    ("bootstrapped seed, two fresh instances: join the lowest by incremental recovery",
+     snap([*group({0: ON}), inst(1, configured=False), inst(2, configured=False)]),
+     ClusterState.ONLINE_PARTIAL, Kind.JOIN, 1),
+    ("one member recovering: wait before joining the next",
+     snap([*group({0: ON, 1: REC}), inst(2, configured=False)]), ClusterState.ONLINE_PARTIAL, None, None),
+    ("secondary restarted and OFFLINE: rejoin it",
+     snap([*group({0: ON, 1: ON}), inst(2, OFF, gtids=upto(8))]), ClusterState.ONLINE_PARTIAL, Kind.JOIN, 2),
+    ("joiner lacks purged transactions: join by clone",
+     snap([*group({0: ON, 1: ON}, purged=upto(5)), inst(2, configured=False)]),
+     ClusterState.ONLINE_PARTIAL, Kind.JOIN, 2),
+    ("joiner with errant transactions: blocked",
+     snap([*group({0: ON, 1: ON}), inst(2, OFF, gtids=g(1, 2, 99))]), ClusterState.ONLINE_PARTIAL, None, None),
+    ("scale 3 to 2 while a secondary is index 2: it leaves",
+     snap(group({0: ON, 1: ON, 2: ON}), desired=2), ClusterState.ONLINE_PARTIAL, Kind.LEAVE, 2),
+    ("scale-down of the primary: switch the primary away first",
+     snap(group({0: ON, 1: ON, 2: ON}, primary=2), desired=2), ClusterState.ONLINE_PARTIAL, Kind.SET_PRIMARY, 0),
+    ("one member unreachable by the operator but the group has quorum",
+     snap([*group({0: ON, 1: ON}), unreachable(2, "m-2")]), ClusterState.ONLINE_UNCERTAIN, None, None),
+    ("two of three members lost: no quorum, nothing forced",
+     snap(group({0: ON, 1: UNR, 2: UNR})), ClusterState.NO_QUORUM, None, None),
+    ("no quorum, the spec names the instance to force quorum from",
+     snap(group({0: ON, 1: UNR, 2: UNR}), force_quorum_from=0), ClusterState.NO_QUORUM, Kind.FORCE_QUORUM, 0),
+    ("complete outage, one member most advanced: reboot from it",
+     snap([inst(0, OFF, gtids=upto(5)), inst(1, OFF, gtids=upto(9)), inst(2, OFF, gtids=upto(7))]),
+     ClusterState.OFFLINE, Kind.REBOOT, 1),
+    ("complete outage, divergent GTID sets: refuse",
+     snap([inst(0, OFF, gtids=g(1, 2, 3)), inst(1, OFF, gtids=g(1, 2, 4)), inst(2, OFF, gtids=g(1))]),
+     ClusterState.OFFLINE, None, None),
+    ("complete outage, divergent, spec names the instance: reboot from it",
+     snap([inst(0, OFF, gtids=g(1, 2, 3)), inst(1, OFF, gtids=g(1, 2, 4)), inst(2, OFF, gtids=g(1))], reboot_from=1),
+     ClusterState.OFFLINE, Kind.REBOOT, 1),
+    ("outage with one instance unreachable: refuse, it might hold quorum",
+     snap([inst(0, OFF, gtids=upto(9)), inst(1, OFF, gtids=upto(5)), unreachable(2, "m-2")]),
+     ClusterState.OFFLINE_UNCERTAIN, None, None),
+    ("one member still ONLINE in a minority: never bootstrap or reboot",
+     snap([*group({0: ON, 1: UNR, 2: UNR})[:1], inst(1, OFF, gtids=upto(12)), inst(2, OFF, gtids=upto(12))]),
+     ClusterState.NO_QUORUM, None, None),
+    ("two disjoint majorities: split brain, blocked",
+     snap([*group({0: ON, 1: ON, 2: UNR})[:2],
+           replace(inst(2, ON, role=Role.PRIMARY),
+                   view=(Member("uuid-2", "m-2", ON, Role.PRIMARY), Member("uuid-x", "x", ON),
+                         Member("uuid-y", "y", UNR)))]),
+     ClusterState.SPLIT_BRAIN, None, None),
+    ("multi-primary requested on a single-primary group: switch mode",
+     snap(group({0: ON, 1: ON, 2: ON}), mode=GroupMode.MULTI_PRIMARY), ClusterState.ONLINE, Kind.SET_MODE, 0),
+    ("single-primary requested on a multi-primary group: switch back",
+     snap(group({0: ON, 1: ON, 2: ON}, multi=True)), ClusterState.ONLINE, Kind.SET_MODE, 0),
+    ("primary requested on instance 2: switch primary",
+     snap(group({0: ON, 1: ON, 2: ON}), primary=2), ClusterState.ONLINE, Kind.SET_PRIMARY, 2),
+    ("member in ERROR inside the group view: rejoin it",
+     snap(group({0: ON, 1: ON, 2: ERR})), ClusterState.ONLINE_PARTIAL, Kind.JOIN, 2),
+]
+
+
+@pytest.mark.parametrize(("name", "snapshot", "state", "kind", "target"), SCENARIOS, ids=[s[0] for s in SCENARIOS])
+def test_scenario(name: str, snapshot: Snapshot, state: ClusterState, kind: Kind | None, target: int | None) -> None:
+    diagnosis = decide(snapshot)
+    assert diagnosis.state == state, diagnosis.explanation
+    result = next_action(snapshot, diagnosis)
+    assert (result.action.kind if result.action else None) == kind, result.why
+    assert (result.action.target if result.action else None) == target
+    assert result.why
+
+
+def test_clone_is_chosen_only_when_no_donor_still_has_what_the_joiner_lacks() -> None:
+    purged = snap([*group({0: ON, 1: ON}, purged=upto(5)), inst(2, configured=False)])
+    assert plan(purged).action.clone is True  # type: ignore[union-attr]
+    covered = snap([*group({0: ON, 1: ON}, purged=upto(5)), inst(2, OFF, gtids=upto(6))])
+    assert plan(covered).action.clone is False  # type: ignore[union-attr]
+
+
+def test_refusals_say_why_and_what_to_do() -> None:
+    divergent = snap([inst(0, OFF, gtids=g(1, 3)), inst(1, OFF, gtids=g(1, 4)), inst(2, OFF, gtids=g(1))])
+    assert "diverge" in plan(divergent).why and "spec" in plan(divergent).why
+    uncertain = snap([inst(0, OFF, gtids=upto(9)), unreachable(1, "m-1"), inst(2, OFF)])
+    assert "m-1" in plan(uncertain).why and "quorum" in plan(uncertain).why
+
+
+def test_majority_rule_counts_unreachable_members_against_quorum() -> None:
+    m = lambda s: Member("u", "a", s)  # noqa: E731
+    assert has_majority((m(ON), m(ON), m(UNR)))
+    assert not has_majority((m(ON), m(UNR), m(UNR)))
+    assert not has_majority((m(ON), m(UNR)))
+    assert not has_majority(())
+
+
+# --- properties over random snapshots --------------------------------------------------
+
+states = st.sampled_from([ON, REC, OFF, ERR, UNR, MISS])
+
+
+@st.composite
+def snapshots(draw: st.DrawFn) -> Snapshot:
+    n = draw(st.integers(1, 5))
+    instances = []
+    views: list[tuple[Member, ...]] = []
+    for _ in range(draw(st.integers(0, 2))):  # zero, one or two (possibly conflicting) group views
+        members = draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=n, unique=True))
+        views.append(tuple(Member(f"uuid-{i}", f"m-{i}", draw(states), draw(st.sampled_from(list(Role))))
+                           for i in sorted(members)))
+    for i in range(n):
+        if draw(st.booleans()) and draw(st.booleans()):
+            instances.append(unreachable(i, f"m-{i}"))
+            continue
+        view = draw(st.sampled_from(views)) if views and draw(st.booleans()) else ()
+        own = next((m.state for m in view if m.uuid == f"uuid-{i}"), None)
+        state = own if own in (ON, REC) else draw(st.sampled_from([OFF, ERR, MISS]))
+        instances.append(Instance(
+            index=i, address=f"m-{i}", uuid=f"uuid-{i}", state=state, view=view if state in (ON, REC) else (),
+            gtid_executed=G(draw(st.sets(st.integers(1, 6)))), gtid_purged=G(draw(st.sets(st.integers(1, 3)))),
+            group_name=draw(st.sampled_from(["", "grp"]))))
+    desired = Desired(instances=draw(st.integers(1, 5)), mode=draw(st.sampled_from(list(GroupMode))),
+                      primary=draw(st.none() | st.integers(0, 4)))
+    return Snapshot(tuple(instances), desired, group_name=draw(st.sampled_from(["", "grp"])))
+
+
+@settings(max_examples=400, deadline=None)
+@given(snapshots())
+def test_never_bootstrap_while_any_instance_is_in_a_group_unreachable_or_configured_before(s: Snapshot) -> None:
+    action = plan(s).action
+    if action is not None and action.kind == Kind.BOOTSTRAP:
+        assert not s.group_name
+        assert all(i.reachable and not i.in_group and not i.ever_configured for i in s.instances)
+
+
+@settings(max_examples=400, deadline=None)
+@given(snapshots())
+def test_reboot_only_after_a_proven_outage_from_an_instance_holding_every_transaction(s: Snapshot) -> None:
+    action = plan(s).action
+    if action is not None and action.kind == Kind.REBOOT:
+        assert not any(i.in_group for i in s.instances)
+        assert all(i.reachable for i in s.instances)
+        target = s.by_index(action.target)
+        assert target is not None and target.gtid_executed is not None
+        assert all(target.gtid_executed.contains(o.gtid_executed) for o in s.instances  # type: ignore[arg-type]
+                   if o.gtid_executed is not None)
+
+
+@settings(max_examples=400, deadline=None)
+@given(snapshots())
+def test_membership_changes_only_with_quorum_and_never_remove_a_wanted_member(s: Snapshot) -> None:
+    diagnosis = decide(s)
+    action = next_action(s, diagnosis).action
+    if action is not None and action.kind in (Kind.JOIN, Kind.LEAVE, Kind.SET_PRIMARY, Kind.SET_MODE):
+        assert diagnosis.state.has_quorum
+    if action is not None and action.kind == Kind.LEAVE:
+        assert action.target >= s.desired.instances
+
+
+@settings(max_examples=400, deadline=None)
+@given(snapshots())
+def test_a_plan_is_at_most_one_action_and_always_explains_itself(s: Snapshot) -> None:
+    result = plan(s)
+    assert isinstance(result.why, str) and result.why
+    assert result.action is None or result.action.kind in set(Kind)
+
+
+@settings(max_examples=200, deadline=None)
+@given(snapshots())
+def test_a_second_bootstrap_is_impossible_once_any_instance_reports_a_group(s: Snapshot) -> None:
+    after = Snapshot(tuple(replace(i, group_name="grp") if i.index == 0 else i for i in s.instances), s.desired)
+    action = plan(after).action
+    assert action is None or action.kind != Kind.BOOTSTRAP
