@@ -25,7 +25,7 @@ from innodb_operator.clustering.state import ClusterState, decide, has_majority
 class G(frozenset[int]):
     """A GTID set stand-in: transaction numbers of one source, as a set."""
 
-    def contains(self, other: G) -> bool:  # type: ignore[override]
+    def is_superset(self, other: G) -> bool:  # type: ignore[override]
         return self.issuperset(other)
 
     @property
@@ -224,7 +224,7 @@ def test_reboot_only_after_a_proven_outage_from_an_instance_holding_every_transa
         assert all(i.reachable for i in s.instances)
         target = s.by_index(action.target)
         assert target is not None and target.gtid_executed is not None
-        assert all(target.gtid_executed.contains(o.gtid_executed) for o in s.instances  # type: ignore[arg-type]
+        assert all(target.gtid_executed.is_superset(o.gtid_executed) for o in s.instances  # type: ignore[arg-type]
                    if o.gtid_executed is not None)
 
 

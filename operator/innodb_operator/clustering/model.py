@@ -7,7 +7,7 @@ Contract:
     an exception), so deciding code has one shape to look at.
   * Everything here is immutable and pure data; :mod:`.state` and :mod:`.plan` read it and
     never touch the network.
-  * GTID sets are opaque values with one question: ``a.contains(b)`` (every transaction of
+  * GTID sets are opaque values with one question: ``a.is_superset(b)`` (every transaction of
     ``b`` is in ``a``). The ``mysql`` layer's GTID sets satisfy it.
 """
 
@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Gtids(Protocol):
     """A GTID set, as far as decisions need one."""
 
-    def contains(self, other: Gtids, /) -> bool: ...
+    def is_superset(self, other: Any, /) -> bool: ...
 
     @property
     def is_empty(self) -> bool: ...

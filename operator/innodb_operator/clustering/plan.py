@@ -85,7 +85,7 @@ def _most_advanced(instances: tuple[Instance, ...]) -> Instance | None:
     for candidate in sorted(instances, key=lambda i: i.index):
         if candidate.gtid_executed is None:
             continue
-        if all(o.gtid_executed is not None and candidate.gtid_executed.contains(o.gtid_executed)
+        if all(o.gtid_executed is not None and candidate.gtid_executed.is_superset(o.gtid_executed)
                for o in instances if o is not candidate):
             return candidate
     return None
@@ -186,10 +186,10 @@ def _join(joiner: Instance, donors: list[Instance]) -> Plan | None:
         return None
     group = donors[0].gtid_executed
     mine = joiner.gtid_executed
-    if group is not None and mine is not None and not group.contains(mine):
+    if group is not None and mine is not None and not group.is_superset(mine):
         return Plan(None, f"blocked: {joiner.address} has transactions the group does not have (errant); "
                           "it cannot join without losing them. Inspect it, then remove its data to re-clone")
-    incremental = mine is not None and any(d.gtid_purged is not None and mine.contains(d.gtid_purged)
+    incremental = mine is not None and any(d.gtid_purged is not None and mine.is_superset(d.gtid_purged)
                                            for d in donors)
     how = "incremental recovery" if incremental else "clone"
     verb = "rejoining" if joiner.ever_configured else "joining"

@@ -118,7 +118,10 @@ def _with_group(snapshot: Snapshot, in_group: list[Instance]) -> Diagnosis:
     view = partitions[keys[0]].view
     by_uuid = {i.uuid: i for i in snapshot.instances if i.uuid}
     online_members = [m for m in view if m.state == MemberState.ONLINE]
-    online = tuple(sorted(by_uuid[m.uuid].index for m in online_members if m.uuid in by_uuid))
+    # ONLINE only when the view says so AND the instance itself does: a restarted server's
+    # old incarnation can linger in the view as ONLINE while the new one is not in a group.
+    online = tuple(sorted(by_uuid[m.uuid].index for m in online_members
+                          if m.uuid in by_uuid and by_uuid[m.uuid].state == MemberState.ONLINE))
     primaries = [m for m in online_members if m.role == Role.PRIMARY]
     primary = by_uuid[primaries[0].uuid].index if len(primaries) == 1 and primaries[0].uuid in by_uuid else None
     mode = GroupMode.MULTI_PRIMARY if len(primaries) > 1 else GroupMode.SINGLE_PRIMARY if primaries else None
