@@ -163,7 +163,10 @@ async def test_grow_to_five_with_a_forced_clone_then_shrink_to_three(new_fleet: 
     grown = await h.converge(Desired(instances=5))
     print(f"scale 4 to 5 by clone: {time.monotonic() - started:.1f}s")
     join5 = [p.plan.action for p in grown if p.plan.action and p.plan.action.kind == Kind.JOIN and p.done]
-    assert [(a.target, a.clone) for a in join5] == [(4, True)], "index 4 must be cloned"
+    # Index 4 is cloned. A cloned server restarts; if it comes back outside the group, the
+    # engine rejoins it, incrementally now that it holds everything.
+    assert join5 and (join5[0].target, join5[0].clone) == (4, True), "index 4 must be cloned"
+    assert all(a.target == 4 and not a.clone for a in join5[1:])
     wait_rows(fleet, [0, 1, 2, 3, 4], list(range(1, 201)))
 
     shrunk = await h.converge(Desired(instances=3))

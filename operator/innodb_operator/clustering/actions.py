@@ -23,9 +23,10 @@ from dataclasses import dataclass
 
 import structlog
 
-from innodb_operator.clustering.model import GroupMode, MemberState, Snapshot
+from innodb_operator.clustering.model import GroupMode, Instance, MemberState, Snapshot
 from innodb_operator.clustering.observe import Target, observe_instance
-from innodb_operator.clustering.plan import Action, Kind
+from innodb_operator.clustering.plan import Action, Kind, keeps_majority_without
+from innodb_operator.clustering.state import has_majority
 from innodb_operator.mysql.accounts import ensure_account, recovery_account
 from innodb_operator.mysql.connection import Credentials, Session, connect
 from innodb_operator.mysql.errors import MysqlError
@@ -43,6 +44,8 @@ class Refused(Exception):
 class GroupConfig:
     """What every member is configured with: the group's identity, mode, stack and accounts.
 
+    ``mode`` is used only when an action carries none (actions carry the group's current
+    mode for a join, the desired one for a bootstrap or reboot).
     ``communication_stack`` is ``XCOM`` (pods, each with its own address) or ``MYSQL``
     (Group Replication over the admin port: needed when members share one host, where
     XCom binds every interface and skips seeds on a local address with its own port).
@@ -85,8 +88,8 @@ class Executor:
                 raise Refused(f"not bootstrapping: {target.address} is unreachable, in a group or configured")
         seed = self._target(action.target)
         async with self._session(seed) as session:
-            await self._configure(session, seed)
-            await self._start(session, bootstrap=True)
+            await self._configure(session, seed, action.mode or self._config.mode)
+            await self._start(session, seed, bootstrap=True)
             await self._wait_writable(session)
         return f"bootstrapped the group on {seed.address}"
 
@@ -97,15 +100,21 @@ class Executor:
             raise Refused(f"{target.address} is not reachable")
         if now.in_group:
             return f"{target.address} is already {now.state.value}"
-        if not await self._group_has_quorum(exclude=action.target):
+        donor = await self._quorate_member(exclude=action.target)
+        if donor is None:
             raise Refused("no member with quorum answers; not joining")
+        if any(m.state == MemberState.RECOVERING for m in donor.view):
+            raise Refused("another member is still recovering; joining one at a time")
+        held = donor.transactions
+        if now.gtid_executed is not None and held is not None and not held.is_superset(now.gtid_executed):
+            raise Refused(f"{target.address} has transactions the group does not have (errant)")
         async with self._session(target) as session:
             if now.state == MemberState.ERROR:
                 await session.execute("STOP GROUP_REPLICATION")
-            await self._configure(session, target)
+            await self._configure(session, target, action.mode or self._config.mode)
             threshold = 1 if action.clone else 9223372036854775807
             await session.execute("SET GLOBAL group_replication_clone_threshold = %s", (threshold,))
-            await self._start(session, bootstrap=False)
+            await self._start(session, target, bootstrap=False)
         how = "clone" if action.clone else "incremental recovery"
         return f"{target.address} started joining the group ({how})"
 
@@ -114,8 +123,11 @@ class Executor:
         now = await observe_instance(target, self._config.admin, connect_timeout=self._connect_timeout)
         if not now.reachable:
             raise Refused(f"{target.address} is not reachable; cannot leave cleanly")
-        if now.in_group and now.role.value == "PRIMARY" and self._config.mode == GroupMode.SINGLE_PRIMARY:
+        if now.in_group and now.role.value == "PRIMARY" and any(
+                m.role.value == "SECONDARY" for m in now.view):
             raise Refused(f"{target.address} is the primary; switch the primary first")
+        if now.in_group and not keeps_majority_without(now.view, now.uuid):
+            raise Refused(f"the group would lose its majority if {target.address} left now")
         async with self._session(target) as session:
             await session.execute("SET PERSIST group_replication_start_on_boot = OFF")
             if now.in_group:
@@ -135,31 +147,29 @@ class Executor:
         if not overridden:
             if any(not i.reachable for i in live):
                 raise Refused("an instance is unreachable; cannot prove a complete outage")
-            assert chosen.gtid_executed is not None
-            if not all(chosen.gtid_executed.is_superset(i.gtid_executed) for i in live
-                       if i.gtid_executed is not None):
+            mine = chosen.transactions
+            if mine is None or not all(mine.is_superset(i.transactions) for i in live
+                                       if i.transactions is not None):
                 raise Refused(f"{target.address} no longer holds every transaction")
         async with self._session(target) as session:
-            await self._configure(session, target)
-            await self._start(session, bootstrap=True)
+            await self._configure(session, target, action.mode or self._config.mode)
+            await self._start(session, target, bootstrap=True)
         return f"rebooted the group from {target.address}"
 
     async def _set_primary(self, action: Action, snapshot: Snapshot) -> str:
-        target = self._target(action.target)
-        now = await observe_instance(target, self._config.admin, connect_timeout=self._connect_timeout)
-        if now.state != MemberState.ONLINE:
-            raise Refused(f"{target.address} is not ONLINE")
+        target, now = await self._online(action.target)
         if now.role.value == "PRIMARY":
             return f"{target.address} is already the primary"
+        if not has_majority(now.view):
+            raise Refused("the group has no majority; not switching the primary")
         async with self._session(target) as session:
             await session.query("SELECT group_replication_set_as_primary(%s) AS result", (now.uuid,))
         return f"{target.address} is now the primary"
 
     async def _set_mode(self, action: Action, snapshot: Snapshot) -> str:
-        target = self._target(action.target)
-        now = await observe_instance(target, self._config.admin, connect_timeout=self._connect_timeout)
-        if now.state != MemberState.ONLINE:
-            raise Refused(f"{target.address} is not ONLINE")
+        target, now = await self._online(action.target)
+        if not has_majority(now.view) or any(m.state != MemberState.ONLINE for m in now.view):
+            raise Refused("not every member is ONLINE; not switching the group mode")
         mode = action.mode or self._config.mode
         async with self._session(target) as session:
             if mode == GroupMode.MULTI_PRIMARY:
@@ -167,19 +177,18 @@ class Executor:
             else:
                 await session.query("SELECT group_replication_switch_to_single_primary_mode(%s) AS result",
                                     (now.uuid,))
+        by_uuid = {i.uuid: self._targets.get(i.index) for i in snapshot.instances if i.uuid}
         for member in now.view:
-            other = next((t for t in self._targets.values() if t.endpoint.host == member.address.split(":")[0]),
-                         None)
+            other = by_uuid.get(member.uuid)
             if other is not None and member.state == MemberState.ONLINE:
                 async with self._session(other) as session:
                     await self._persist_mode(session, mode, only=True)
         return f"switched the group to {mode.value}"
 
     async def _force_quorum(self, action: Action, snapshot: Snapshot) -> str:
-        target = self._target(action.target)
-        now = await observe_instance(target, self._config.admin, connect_timeout=self._connect_timeout)
-        if now.state != MemberState.ONLINE:
-            raise Refused(f"{target.address} is not ONLINE")
+        target, now = await self._online(action.target)
+        if has_majority(now.view):
+            raise Refused("the group has a majority again; not forcing quorum")
         by_uuid = {i.uuid: self._targets.get(i.index) for i in snapshot.instances if i.uuid}
         alive = [by_uuid[m.uuid] for m in now.view if m.state == MemberState.ONLINE and by_uuid.get(m.uuid)]
         addresses = ",".join(t.gr_address for t in alive if t is not None)
@@ -189,6 +198,14 @@ class Executor:
         return f"forced quorum from {target.address} with members {addresses}"
 
     # --- steps -------------------------------------------------------------------------
+
+    async def _online(self, index: int) -> tuple[Target, Instance]:
+        """The target and what it says now; Refused unless it is ONLINE."""
+        target = self._target(index)
+        now = await observe_instance(target, self._config.admin, connect_timeout=self._connect_timeout)
+        if now.state != MemberState.ONLINE:
+            raise Refused(f"{target.address} is not ONLINE")
+        return target, now
 
     def _target(self, index: int) -> Target:
         try:
@@ -208,7 +225,7 @@ class Executor:
         finally:
             await session.close()
 
-    async def _configure(self, session: Session, target: Target) -> None:
+    async def _configure(self, session: Session, target: Target, mode: GroupMode) -> None:
         """Persist the group settings on a member that is not running Group Replication.
 
         The recovery account is created locally, outside the binary log (no GTIDs, so it can
@@ -229,7 +246,7 @@ class Executor:
         }
         for name, value in settings.items():
             await session.execute(f"SET PERSIST {name} = %s", (value,))
-        await self._persist_mode(session, self._config.mode, only=False)
+        await self._persist_mode(session, mode, only=False)
         await session.execute(
             f"CHANGE REPLICATION SOURCE TO SOURCE_USER = %s, SOURCE_PASSWORD = %s FOR CHANNEL '{RECOVERY_CHANNEL}'",
             (self._config.replication.user, self._config.replication.password),
@@ -247,16 +264,27 @@ class Executor:
             await session.execute(f"SET {verb} group_replication_enforce_update_everywhere_checks = {everywhere}")
             await session.execute(f"SET {verb} group_replication_single_primary_mode = {single}")
 
-    async def _start(self, session: Session, *, bootstrap: bool) -> None:
-        if bootstrap:
-            await session.execute("SET GLOBAL group_replication_bootstrap_group = ON")
+    async def _start(self, session: Session, target: Target, *, bootstrap: bool) -> None:
+        """START GROUP_REPLICATION; the bootstrap flag is never left on, even if the session dies."""
+        await session.execute("SET GLOBAL group_replication_bootstrap_group = %s", ("ON" if bootstrap else "OFF",))
         try:
             await session.execute("START GROUP_REPLICATION")
         finally:
             if bootstrap:
-                with contextlib.suppress(MysqlError):
-                    await session.execute("SET GLOBAL group_replication_bootstrap_group = OFF")
+                await self._clear_bootstrap_flag(session, target)
         await session.execute("SET PERSIST group_replication_start_on_boot = ON")
+
+    async def _clear_bootstrap_flag(self, session: Session, target: Target) -> None:
+        try:
+            await session.execute("SET GLOBAL group_replication_bootstrap_group = OFF")
+            return
+        except MysqlError:
+            pass
+        # The session died (a START that timed out): clear it on a fresh one. If the server
+        # itself is gone the flag went with it (it is not persisted).
+        with contextlib.suppress(Refused, MysqlError):
+            async with self._session(target) as fresh:
+                await fresh.execute("SET GLOBAL group_replication_bootstrap_group = OFF")
 
     async def _wait_writable(self, session: Session, timeout: float = 30.0) -> None:
         """Wait until a fresh primary has turned super_read_only off."""
@@ -267,12 +295,12 @@ class Executor:
                     return
                 await asyncio.sleep(0.2)
 
-    async def _group_has_quorum(self, *, exclude: int) -> bool:
+    async def _quorate_member(self, *, exclude: int) -> Instance | None:
+        """An ONLINE member (other than ``exclude``) whose view has a majority, if one answers."""
         for target in self._targets.values():
             if target.index == exclude:
                 continue
             now = await observe_instance(target, self._config.admin, connect_timeout=self._connect_timeout)
-            if now.state == MemberState.ONLINE and now.view:
-                online = sum(1 for m in now.view if m.state != MemberState.UNREACHABLE)
-                return online * 2 > len(now.view)
-        return False
+            if now.state == MemberState.ONLINE and has_majority(now.view):
+                return now
+        return None

@@ -74,6 +74,9 @@ class Instance:
     view: tuple[Member, ...] = ()
     gtid_executed: Gtids | None = None
     gtid_purged: Gtids | None = None
+    gtid_total: Gtids | None = None
+    """``gtid_executed`` plus what the group applier received but has not applied yet: a
+    transaction the group certified may sit only in a member's relay log at an outage."""
     group_name: str = ""
     single_primary: bool | None = None
     start_on_boot: bool = False
@@ -88,6 +91,11 @@ class Instance:
     @property
     def ever_configured(self) -> bool:
         return bool(self.group_name)
+
+    @property
+    def transactions(self) -> Gtids | None:
+        """Every transaction this instance holds (executed, or received and not yet applied)."""
+        return self.gtid_total if self.gtid_total is not None else self.gtid_executed
 
 
 def unreachable(index: int, address: str) -> Instance:

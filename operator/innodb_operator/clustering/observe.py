@@ -1,9 +1,9 @@
 """Gather one :class:`~.model.Snapshot`: every instance asked in parallel, bounded.
 
 Contract:
-  * One connection per instance, at most ``concurrency`` at a time, each bounded by the
-    connect and read timeouts; the whole observation finishes within roughly
-    ``connect_timeout + read_timeout`` however many instances are down.
+  * One connection per instance, at most ``concurrency`` at a time; connecting is bounded by
+    ``connect_timeout`` and each of the few queries per instance by ``read_timeout``, so an
+    instance that is down costs at most the connect timeout.
   * An instance that cannot be reached or answers with an error becomes
     :func:`~.model.unreachable` (the null object); nothing here raises for one bad instance.
   * Read-only: only ``SELECT`` statements run; observing creates no GTIDs.
@@ -20,7 +20,13 @@ import structlog
 from innodb_operator.clustering.model import Desired, Instance, Member, MemberState, Role, Snapshot, unreachable
 from innodb_operator.mysql.connection import Credentials, Endpoint, connect
 from innodb_operator.mysql.errors import MysqlError
-from innodb_operator.mysql.queries import GroupMember, group_members, instance_facts
+from innodb_operator.mysql.queries import (
+    APPLIER_CHANNEL,
+    GroupMember,
+    group_members,
+    instance_facts,
+    recovery_channel_state,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -72,11 +78,13 @@ async def observe_instance(target: Target, credentials: Credentials, *, connect_
     try:
         facts = await instance_facts(session)
         rows = await group_members(session) if facts.gr_plugin_active else []
-    except MysqlError as exc:
-        log.info("instance did not answer", instance=target.address, error=str(exc))
+        applier = await recovery_channel_state(session, APPLIER_CHANNEL) if facts.gr_plugin_active else None
+    except (MysqlError, ValueError) as exc:  # ValueError: a GTID set that does not parse
+        log.info("instance did not answer usably", instance=target.address, error=str(exc))
         return unreachable(target.index, target.address)
     finally:
         await session.close()
+    received = applier.received_transaction_set if applier is not None else None
     me = next((r for r in rows if r.member_id == facts.server_uuid), None)
     state = _state(me.state) if me is not None else MemberState.MISSING
     in_group = state in (MemberState.ONLINE, MemberState.RECOVERING)
@@ -89,6 +97,7 @@ async def observe_instance(target: Target, credentials: Credentials, *, connect_
         view=tuple(_member(r) for r in rows) if in_group else (),
         gtid_executed=facts.gtid_executed,
         gtid_purged=facts.gtid_purged,
+        gtid_total=facts.gtid_executed | received if received is not None else facts.gtid_executed,
         group_name=facts.group_name or "",
         single_primary=facts.single_primary_mode,
         start_on_boot=bool(facts.start_on_boot),

@@ -76,16 +76,22 @@ def _bootstrap(snapshot: Snapshot) -> Plan:
         return Plan(None, "waiting for the first instance to start")
     if any(i.in_group or i.ever_configured or not i.reachable for i in snapshot.instances):
         return Plan(None, "blocked: an instance was configured for a group before; not bootstrapping a new one")
-    return Plan(Action(Kind.BOOTSTRAP, 0, reason="no group exists; bootstrapping on the first instance"),
+    return Plan(Action(Kind.BOOTSTRAP, 0, mode=snapshot.desired.mode,
+                       reason="no group exists; bootstrapping on the first instance"),
                 f"bootstrapping the group on {seed.address}")
 
 
 def _most_advanced(instances: tuple[Instance, ...]) -> Instance | None:
-    """The instance whose GTID set contains every other's (lowest index among equals), if any."""
+    """The instance holding every transaction any other holds (lowest index among equals), if any.
+
+    "Holds" counts what the group applier received but has not applied yet: a transaction
+    the group certified may exist only in a member's relay log when the outage hit.
+    """
     for candidate in sorted(instances, key=lambda i: i.index):
-        if candidate.gtid_executed is None:
+        mine = candidate.transactions
+        if mine is None:
             continue
-        if all(o.gtid_executed is not None and candidate.gtid_executed.is_superset(o.gtid_executed)
+        if all(o.transactions is not None and mine.is_superset(o.transactions)
                for o in instances if o is not candidate):
             return candidate
     return None
@@ -97,7 +103,8 @@ def _reboot(snapshot: Snapshot, diagnosis: Diagnosis) -> Plan:
         target = snapshot.by_index(override)
         if target is None or not target.reachable:
             return Plan(None, f"blocked: the spec asks to reboot from instance {override}, which is not reachable")
-        return Plan(Action(Kind.REBOOT, override, reason="the spec names the instance to reboot from"),
+        return Plan(Action(Kind.REBOOT, override, mode=snapshot.desired.mode,
+                           reason="the spec names the instance to reboot from"),
                     f"rebooting the group from {target.address}, as the spec asks")
     if diagnosis.state == ClusterState.OFFLINE_UNCERTAIN:
         return Plan(None, f"blocked: {diagnosis.explanation}; to reboot anyway, name the instance in the spec")
@@ -106,7 +113,8 @@ def _reboot(snapshot: Snapshot, diagnosis: Diagnosis) -> Plan:
         return Plan(None, "blocked: complete outage, but the instances' GTID sets diverge (none contains all "
                           "others); name the instance to reboot from in the spec, knowing the others' extra "
                           "transactions will be lost")
-    return Plan(Action(Kind.REBOOT, best.index, reason="complete outage; this instance has every transaction"),
+    return Plan(Action(Kind.REBOOT, best.index, mode=snapshot.desired.mode,
+                       reason="complete outage; this instance has every transaction"),
                 f"rebooting the group from {best.address}, which holds every transaction")
 
 
@@ -132,6 +140,9 @@ def _with_quorum(snapshot: Snapshot, d: Diagnosis) -> Plan:
                 return Plan(None, f"waiting for an ONLINE member to take over as primary from {leaver.address}")
             return Plan(Action(Kind.SET_PRIMARY, heir.index, reason=f"{leaver.address} is leaving"),
                         f"switching the primary to {heir.address} before {leaver.address} leaves")
+        if not keeps_majority_without(d.view, leaver.uuid):
+            return Plan(None, f"waiting for unreachable members to be expelled before {leaver.address} leaves: "
+                              "leaving now would cost the group its majority")
         return Plan(Action(Kind.LEAVE, leaver.index, reason="scale-down"), f"{leaver.address} is leaving the group")
     # 2. Join one missing member at a time.
     recovering = [m for m in d.view if m.state == MemberState.RECOVERING]
@@ -140,7 +151,7 @@ def _with_quorum(snapshot: Snapshot, d: Diagnosis) -> Plan:
         return Plan(None, f"waiting for {len(recovering)} recovering member(s) before joining the next one")
     for joiner in sorted(missing, key=lambda i: i.index):
         donors = [i for i in members if i.index in d.online]
-        plan = _join(joiner, donors)
+        plan = _join(joiner, donors, d.mode or snapshot.desired.mode)
         if plan is not None:
             return plan
     # 3. Group mode, once every wanted member is ONLINE.
@@ -165,6 +176,13 @@ def _with_quorum(snapshot: Snapshot, d: Diagnosis) -> Plan:
     return Plan(None, d.explanation)
 
 
+def keeps_majority_without(view: tuple[Member, ...], uuid: str) -> bool:
+    """Whether the group still has a majority after the member ``uuid`` leaves cleanly."""
+    rest = tuple(m for m in view if m.uuid != uuid)
+    reachable = sum(1 for m in rest if m.state != MemberState.UNREACHABLE)
+    return bool(rest) and reachable * 2 > len(rest)
+
+
 def _needs_join(instance: Instance, in_view: dict[str, Member]) -> bool:
     """Reachable, wanted, and not a member of the group (or a member it lists as ERROR/OFFLINE)."""
     if not instance.reachable:
@@ -180,18 +198,19 @@ def _heir(snapshot: Snapshot, d: Diagnosis) -> Instance | None:
     return None
 
 
-def _join(joiner: Instance, donors: list[Instance]) -> Plan | None:
-    """JOIN ``joiner``: incrementally when a donor's binary logs still cover it, else by clone."""
+def _join(joiner: Instance, donors: list[Instance], mode: GroupMode) -> Plan | None:
+    """JOIN ``joiner`` (in the group's current ``mode``): incrementally when a donor's binary
+    logs still cover it, else by clone; never when it holds transactions no donor has."""
     if not donors:
         return None
-    group = donors[0].gtid_executed
     mine = joiner.gtid_executed
-    if group is not None and mine is not None and not group.is_superset(mine):
+    if mine is not None and not any(d.transactions is not None and d.transactions.is_superset(mine)
+                                    for d in donors):
         return Plan(None, f"blocked: {joiner.address} has transactions the group does not have (errant); "
                           "it cannot join without losing them. Inspect it, then remove its data to re-clone")
     incremental = mine is not None and any(d.gtid_purged is not None and mine.is_superset(d.gtid_purged)
                                            for d in donors)
     how = "incremental recovery" if incremental else "clone"
     verb = "rejoining" if joiner.ever_configured else "joining"
-    return Plan(Action(Kind.JOIN, joiner.index, clone=not incremental, reason=f"{verb} with {how}"),
+    return Plan(Action(Kind.JOIN, joiner.index, clone=not incremental, mode=mode, reason=f"{verb} with {how}"),
                 f"{verb} {joiner.address} to the group ({how})")

@@ -124,7 +124,14 @@ def _with_group(snapshot: Snapshot, in_group: list[Instance]) -> Diagnosis:
                           if m.uuid in by_uuid and by_uuid[m.uuid].state == MemberState.ONLINE))
     primaries = [m for m in online_members if m.role == Role.PRIMARY]
     primary = by_uuid[primaries[0].uuid].index if len(primaries) == 1 and primaries[0].uuid in by_uuid else None
-    mode = GroupMode.MULTI_PRIMARY if len(primaries) > 1 else GroupMode.SINGLE_PRIMARY if primaries else None
+    # The group's mode is what its ONLINE members run with (a one-member multi-primary group
+    # has a single PRIMARY too); fall back to counting primaries if no member told us.
+    settings = [i.single_primary for i in snapshot.instances
+                if i.index in online and i.single_primary is not None]
+    if settings:
+        mode: GroupMode | None = GroupMode.SINGLE_PRIMARY if settings[0] else GroupMode.MULTI_PRIMARY
+    else:
+        mode = GroupMode.MULTI_PRIMARY if len(primaries) > 1 else GroupMode.SINGLE_PRIMARY if primaries else None
     wanted = snapshot.wanted
     unseen = [i for i in wanted if not i.reachable]
     not_online = [i for i in wanted if i.index not in online]
