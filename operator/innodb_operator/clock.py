@@ -10,6 +10,8 @@ Contract:
     yields to the event loop once and returns.
   * :meth:`FakeClock.advance` wakes, in due order, every sleeper whose deadline has
     passed; the woken coroutines run when the caller next yields to the loop.
+  * :func:`wait_for` is ``asyncio.wait_for`` on a clock: the awaitable's result, or
+    ``TimeoutError`` (the awaitable cancelled) once ``seconds`` of that clock have passed.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ import asyncio
 import heapq
 import itertools
 import time
-from typing import Protocol
+from collections.abc import Awaitable
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class Clock(Protocol):
@@ -72,3 +77,23 @@ class FakeClock:
     def sleepers(self) -> int:
         """How many sleeps are pending (cancelled ones included until their deadline)."""
         return sum(1 for _, _, f in self._sleepers if not f.done())
+
+
+async def wait_for(clock: Clock, awaitable: Awaitable[T], seconds: float) -> T:
+    """The result of ``awaitable``; ``TimeoutError`` once ``seconds`` of ``clock`` time have passed first.
+
+    On timeout (or when the caller is cancelled) the awaitable is cancelled and awaited
+    before this returns, so nothing keeps running in the background.
+    """
+    task = asyncio.ensure_future(awaitable)
+    timer = asyncio.ensure_future(clock.sleep(seconds))
+    try:
+        await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        timer.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})
+    if task.cancelled():
+        raise TimeoutError(f"no result within {seconds:.3g}s")
+    return task.result()

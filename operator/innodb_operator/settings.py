@@ -57,6 +57,9 @@ class Settings:
             problems.append(f"log format must be json or console, not {self.log_format!r}")
         if self.renew_period_seconds >= self.lease_duration_seconds:
             problems.append("renew period must be shorter than the lease duration")
+        elif self.renew_period_seconds >= self.lease_duration_seconds * 2 / 3:
+            problems.append("renew period must be shorter than two thirds of the lease duration (the renew "
+                            "deadline), or a leader gives up before its first renewal")
         if self.poll_seconds <= 0 or self.resync_seconds < 0:
             problems.append("poll must be positive and resync non-negative")
         if problems:

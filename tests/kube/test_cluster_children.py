@@ -203,6 +203,21 @@ def test_an_idle_converged_cluster_costs_zero_api_writes(
     assert audited == [], [(e["verb"], e["requestURI"]) for e in audited]
 
 
+def spec_versions(found: dict[tuple[str, str], dict[str, Any]]) -> dict[tuple[str, str], str]:
+    """What only a write of spec or data changes: the generation where there is one, else the
+    resourceVersion (Kubernetes' own controllers keep updating workload and PDB status)."""
+    return {k: str(v["metadata"].get("generation") or v["metadata"]["resourceVersion"]) for k, v in found.items()}
+
+
+def operator_child_writes(cp: ControlPlane, namespace: str, since: float) -> list[tuple[str, str, str]]:
+    """Real (not dry-run) writes by the operator to anything in ``namespace`` but the cluster and Events."""
+    return [(e["verb"], e["objectRef"]["resource"], e["objectRef"].get("name", ""))
+            for e in cp.audit_events(user=OPERATOR_USER, since=since)
+            if e["verb"] in WRITE_VERBS and (e.get("objectRef") or {}).get("namespace") == namespace
+            and e["objectRef"].get("resource") not in ("innodbclusters", "events")
+            and "dryRun=" not in e.get("requestURI", "")]
+
+
 INVALID_BY_OPERATOR = [
     ("missing Secret", {"secretName": "no-such-secret"}, None, "spec.secretName"),
     ("Secret without rootPassword", {"secretName": "no-password"}, {"rootUser": "root"}, "spec.secretName"),
@@ -213,6 +228,9 @@ INVALID_BY_OPERATOR = [
     ("schedule names a missing profile", {"backupSchedules": [
         {"name": "nightly", "schedule": "0 3 * * *", "backupProfileName": "nope", "enabled": True}]},
      None, "spec.backupSchedules"),
+    # Passes the operator's checks; the API server rejects the StatefulSet (a container needs a name).
+    ("podSpec the API server rejects", {"podSpec": {"containers": [{"image": "x"}]}}, None,
+     "spec.template.spec.containers[1].name"),
 ]
 
 
@@ -225,7 +243,8 @@ def test_an_invalid_change_is_reported_and_touches_no_child(
     apply(control_plane, root_secret(namespace))
     apply(control_plane, cluster_manifest(namespace))
     before = converge(control_plane, namespace, EXPECTED_CHILDREN)
-    versions = {k: v["metadata"]["resourceVersion"] for k, v in before.items()}
+    versions = spec_versions(before)
+    changed_at = time.time()
     if secret_data is not None:
         apply(control_plane, root_secret(namespace, spec["secretName"], **secret_data))
     apply(control_plane, cluster_manifest(namespace, **spec))
@@ -238,9 +257,52 @@ def test_an_invalid_change_is_reported_and_touches_no_child(
                message="a Warning event naming the field")
     assert "sakila" not in message
     wait_for_more_passes(operator, 2)  # later passes leave the children alone too
-    after = children(control_plane, namespace)
-    assert {k: v["metadata"]["resourceVersion"] for k, v in after.items() if k in versions} == versions
+    after = spec_versions(children(control_plane, namespace))
+    assert {k: v for k, v in after.items() if k in versions} == versions
+    assert operator_child_writes(control_plane, namespace, changed_at) == []
     assert condition(control_plane, namespace, "SpecValid")["status"] == "False"
+    assert len([e for e in warning_events(control_plane, namespace) if field in e["message"]]) == 1
+    assert "Traceback" not in operator.log_text()
+
+
+def privsecrets(cp: ControlPlane, namespace: str) -> dict[str, str]:
+    secret = get_json(cp, namespace, "secret", "mycluster-privsecrets") or {}
+    return dict(secret.get("data") or {})
+
+
+def test_internal_passwords_are_never_replaced(
+    control_plane: ControlPlane, namespace: str, operator: OperatorProcess
+) -> None:
+    apply(control_plane, root_secret(namespace))
+    apply(control_plane, cluster_manifest(namespace))
+    converge(control_plane, namespace, EXPECTED_CHILDREN)
+    first = privsecrets(control_plane, namespace)
+    assert {"adminPassword", "backupPassword", "replicationPassword", "routerPassword"} <= set(first)
+
+    # One key removed: only that key comes back; the others keep their values.
+    kubectl(control_plane, "patch", "secret", "mycluster-privsecrets", "-n", namespace, "--type=json",
+            "-p", '[{"op": "remove", "path": "/data/routerPassword"}]')
+    wait_until(lambda: "routerPassword" in privsecrets(control_plane, namespace), 30,
+               message="the operator to restore routerPassword")
+    restored = privsecrets(control_plane, namespace)
+    assert {k: v for k, v in restored.items() if k != "routerPassword"} == {
+        k: v for k, v in first.items() if k != "routerPassword"}
+
+    # The Secret drops out of the operator's cache (its watch selects on this label): the operator
+    # reads it live, labels it again and keeps every password.
+    kubectl(control_plane, "label", "secret", "mycluster-privsecrets", "-n", namespace,
+            "app.kubernetes.io/managed-by-")
+    wait_until(lambda: ("secret", "mycluster-privsecrets") in children(control_plane, namespace), 30,
+               message="the operator to label the Secret again")
+    wait_for_more_passes(operator, 1)
+    assert privsecrets(control_plane, namespace) == restored
+
+    # A restarted operator changes no stored password.
+    operator.stop()
+    operator.start()
+    wait_until(lambda: operator.get("/readyz")[0] == 200, 30, message="the restarted operator to be ready")
+    wait_for_more_passes(operator, 2)
+    assert privsecrets(control_plane, namespace) == restored
 
 
 def test_backup_create_records_a_mysqlbackup_for_the_schedule(

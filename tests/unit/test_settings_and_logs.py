@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -35,6 +36,7 @@ def test_boolean_flags_have_a_negative_form() -> None:
         (["--workers", "two"], {}, "--workers: cannot read 'two' as int"),
         ([], {"INNODB_OPERATOR_POLL_SECONDS": "soon"}, "INNODB_OPERATOR_POLL_SECONDS: cannot read 'soon'"),
         (["--renew-period-seconds", "20"], {}, "renew period must be shorter than the lease duration"),
+        (["--renew-period-seconds", "10"], {}, "renew period must be shorter than two thirds of the lease"),
         (["--log-format", "xml"], {}, "log format must be json or console"),
         ([], {"INNODB_OPERATOR_LEADER_ELECTION": "maybe"}, "INNODB_OPERATOR_LEADER_ELECTION: cannot read"),
     ],
@@ -47,10 +49,13 @@ def test_bad_settings_say_what_to_fix(argv: list[str], env: dict[str, str], mess
 @pytest.fixture
 def json_logs() -> Iterator[io.StringIO]:
     out = io.StringIO()
-    logs.configure("json", "debug")
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=out))
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    logs.configure("json", "debug", stream=out)
     yield out
     structlog.reset_defaults()
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def test_lines_inside_a_reconcile_carry_key_and_reconcile_id(json_logs: io.StringIO) -> None:
@@ -78,3 +83,39 @@ def test_secrets_never_reach_the_log(json_logs: io.StringIO) -> None:
     line = json.loads(text)
     assert line["spec"]["instances"] == 3 and line["spec"]["root"]["user"] == "root"
     assert line["body"]["metadata"]["name"] == "root"
+
+
+def test_stdlib_logging_comes_out_as_the_same_json_with_key_and_redaction(json_logs: io.StringIO) -> None:
+    stdlib = logging.getLogger("innodb_operator.mysql.connection")
+    with logs.reconcile_context("innodbcluster", "ns/c") as reconcile_id:
+        stdlib.info("connecting to %s as %s password=%s", "c-0", "innodbop-admin", "sakila",
+                    extra={"password": "s3cret", "member": "c-0", "options": {"user": "a", "passwd": "pw-x"}})
+        stdlib.debug("debug lines pass at the configured level")
+    stdlib.warning("outside, token: tok-123")
+    text = json_logs.getvalue()
+    for leaked in ("sakila", "s3cret", "pw-x", "tok-123"):
+        assert leaked not in text
+    first, second, third = (json.loads(line) for line in text.splitlines())
+    assert first["key"] == "ns/c" and first["reconcile_id"] == reconcile_id and first["controller"] == "innodbcluster"
+    assert first["level"] == "info" and first["logger"] == "innodb_operator.mysql.connection"
+    assert first["event"] == "connecting to c-0 as innodbop-admin password=[redacted]"
+    assert first["password"] == "[redacted]" and first["member"] == "c-0"
+    assert first["options"] == {"user": "a", "passwd": "[redacted]"}
+    assert "timestamp" in first and "_record" not in first
+    assert second["level"] == "debug" and second["key"] == "ns/c"
+    assert third["level"] == "warning" and "key" not in third and third["event"] == "outside, token: [redacted]"
+
+
+def test_stdlib_lines_below_the_configured_level_are_dropped() -> None:
+    out = io.StringIO()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        logs.configure("json", "warning", stream=out)
+        logging.getLogger("innodb_operator.cache.reflector").info("relisting")
+        logging.getLogger("innodb_operator.cache.reflector").warning("watch failed")
+        assert [json.loads(line)["event"] for line in out.getvalue().splitlines()] == ["watch failed"]
+    finally:
+        structlog.reset_defaults()
+        root.handlers[:] = handlers
+        root.setLevel(level)

@@ -8,6 +8,8 @@ Contract:
   * Conditions owned here (the Kubernetes-side reconcile): ``SpecValid``, ``Ready``,
     ``Available``, ``Progressing``, ``Degraded``. Each message says what is going on or
     what the user must fix; none carries a secret.
+  * ``Degraded`` is True whenever fewer members are online than the spec asks for,
+    none at all included.
   * Until the group engine reports membership, a member counts as online when its pod is
     ready: the readiness probe answers ready only for a member ONLINE in the group.
 """
@@ -95,6 +97,7 @@ def compute_status(
         servers_moving = _rolling_out(observed.statefulset, want_servers)
         routers_moving = _rolling_out(observed.router, want_routers)
         routers_ok = routers_ready >= want_routers
+        degraded = online < want_servers  # none online counts too
         state = "ONLINE" if online == want_servers else "ONLINE_PARTIAL" if online else "PENDING"
         if online == want_servers and routers_ok:
             ready = _condition("Ready", True, "AllMembersOnline",
@@ -116,9 +119,9 @@ def compute_status(
             _condition("Progressing", servers_moving or routers_moving, progressing_reason,
                        "Rolling out server and router changes." if servers_moving or routers_moving
                        else "Servers and routers match the spec.", gen),
-            _condition("Degraded", 0 < online < want_servers, "MembersOffline" if 0 < online < want_servers
-                       else "NotDegraded", f"{want_servers - online} of {want_servers} members not online."
-                       if 0 < online < want_servers else "No member is missing.", gen),
+            _condition("Degraded", degraded, "MembersOffline" if degraded else "NotDegraded",
+                       f"{want_servers - online} of {want_servers} members not online." if degraded
+                       else "No member is missing.", gen),
         ]
     _keep_transition_times(conditions, list(previous.get("conditions") or []), now)
     prev_cluster = dict(previous.get("cluster") or {})

@@ -11,6 +11,14 @@ Contract:
     know, the same desired object is not re-applied to the same live version, so an idle
     cluster never loops on writes. Someone else's change (a new resourceVersion) is
     checked again and repaired.
+  * :meth:`ChildApplier.ensure_all` applies in order every child that needs a write. Changes
+    to existing children are all or nothing for what the API server rejects as invalid: each
+    is first applied as a dry run, and only when all pass are they applied for real. New
+    children are not dry-run (one may need another to exist first: a RoleBinding's Role), so
+    a rejected creation leaves the children created before it in place. A 422 (dry run or
+    real) raises :class:`Rejected` naming the child and the API server's message. A
+    rejection is remembered per (desired object, live resourceVersion): the same invalid
+    object is not sent again until either changes.
   * Secrets are compared and applied through ``data`` (base64), never ``stringData``.
 """
 
@@ -20,12 +28,16 @@ import base64
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from innodb_operator.kube import errors
 from innodb_operator.kube.client import KubeClient
 from innodb_operator.kube.resources import ResourceType
+
+Child = tuple[ResourceType, Mapping[str, Any], Mapping[str, Any] | None]
+"""(resource type, desired object, live object or None)."""
 
 _QUANTITY = re.compile(r"^([+-]?[0-9.]+)([eE][+-]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$")
 _SUFFIX = {
@@ -89,27 +101,98 @@ def _fingerprint(obj: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+class Rejected(Exception):
+    """The API server refused a child as invalid (422); nothing was written in that pass."""
+
+    def __init__(self, kind: str, name: str, message: str) -> None:
+        super().__init__(f"{kind} {name}: {message}")
+        self.kind = kind
+        self.name = name
+        self.message = message
+
+
+Slot = tuple[str, str, str]
+
+
 class ChildApplier:
     """Server-side apply of children, skipping writes that would change nothing."""
 
     def __init__(self, client: KubeClient) -> None:
         self._client = client
-        self._applied: dict[tuple[str, str, str], tuple[str, str]] = {}
+        self._applied: dict[Slot, tuple[str, str]] = {}
+        self._rejected: dict[Slot, tuple[str, str, str]] = {}  # slot -> (fingerprint, live version, message)
 
     async def ensure(self, rt: ResourceType, desired: Mapping[str, Any], live: Mapping[str, Any] | None) -> bool:
         """Make ``live`` hold ``desired``; True when a write was made."""
-        if rt.kind == "Secret":
-            desired = secret_as_data(desired)
-        meta = desired["metadata"]
-        slot = (rt.name, meta.get("namespace", ""), meta["name"])
-        fingerprint = _fingerprint(desired)
-        if live is not None:
-            live_version = str(live.get("metadata", {}).get("resourceVersion", ""))
-            if covers(live, desired) or self._applied.get(slot) == (fingerprint, live_version):
-                return False
-        result = await self._client.apply(rt, dict(desired), meta.get("namespace"))
-        self._applied[slot] = (fingerprint, str(result.get("metadata", {}).get("resourceVersion", "")))
+        desired = _prepared(rt, desired)
+        if not self._needs_write(rt, desired, live):
+            return False
+        await self._apply(rt, desired)
         return True
+
+    async def ensure_all(self, children: Sequence[Child]) -> list[Child]:
+        """Apply, in order, every child its live object does not cover; the ones written.
+
+        Raises :class:`Rejected` when the API server refuses one; when it refuses a change to
+        an existing child, that happens in the dry run, before anything is written.
+        """
+        pending = [(rt, desired, live) for rt, desired, live in children
+                   if self._needs_write(rt, _prepared(rt, desired), live)]
+        for rt, desired, live in pending:  # a known rejection costs no request at all
+            self._raise_if_rejected(rt, _prepared(rt, desired), live)
+        for rt, desired, live in pending:
+            if live is not None:
+                await self._dry_run(rt, _prepared(rt, desired), live)
+        for rt, desired, live in pending:
+            prepared = _prepared(rt, desired)
+            try:
+                await self._apply(rt, prepared)
+            except errors.Invalid as exc:
+                raise self._reject(rt, prepared, live, exc) from exc
+        return pending
 
     def forget(self, rt: ResourceType, namespace: str, name: str) -> None:
         self._applied.pop((rt.name, namespace, name), None)
+        self._rejected.pop((rt.name, namespace, name), None)
+
+    # --- internals -----------------------------------------------------------------
+
+    def _needs_write(self, rt: ResourceType, desired: Mapping[str, Any], live: Mapping[str, Any] | None) -> bool:
+        if live is None:
+            return True
+        remembered = self._applied.get(_slot(rt, desired))
+        return not covers(live, desired) and remembered != (_fingerprint(desired), _version(live))
+
+    def _raise_if_rejected(self, rt: ResourceType, desired: Mapping[str, Any], live: Mapping[str, Any] | None) -> None:
+        remembered = self._rejected.get(_slot(rt, desired))
+        if remembered is not None and remembered[:2] == (_fingerprint(desired), _version(live)):
+            raise Rejected(rt.kind, desired["metadata"]["name"], remembered[2])
+
+    async def _dry_run(self, rt: ResourceType, desired: Mapping[str, Any], live: Mapping[str, Any] | None) -> None:
+        try:
+            await self._client.apply(rt, dict(desired), desired["metadata"].get("namespace"), dry_run=True)
+        except errors.Invalid as exc:
+            raise self._reject(rt, desired, live, exc) from exc
+        self._rejected.pop(_slot(rt, desired), None)
+
+    async def _apply(self, rt: ResourceType, desired: Mapping[str, Any]) -> None:
+        result = await self._client.apply(rt, dict(desired), desired["metadata"].get("namespace"))
+        self._applied[_slot(rt, desired)] = (_fingerprint(desired), _version(result))
+
+    def _reject(self, rt: ResourceType, desired: Mapping[str, Any], live: Mapping[str, Any] | None,
+                exc: errors.KubeError) -> Rejected:
+        self._rejected[_slot(rt, desired)] = (_fingerprint(desired), _version(live), exc.server_message)
+        return Rejected(rt.kind, desired["metadata"]["name"], exc.server_message)
+
+
+def _prepared(rt: ResourceType, desired: Mapping[str, Any]) -> Mapping[str, Any]:
+    return secret_as_data(desired) if rt.kind == "Secret" else desired
+
+
+def _slot(rt: ResourceType, desired: Mapping[str, Any]) -> Slot:
+    meta = desired["metadata"]
+    return rt.name, meta.get("namespace", ""), meta["name"]
+
+
+def _version(obj: Mapping[str, Any] | None) -> str:
+    return str(((obj or {}).get("metadata") or {}).get("resourceVersion", ""))

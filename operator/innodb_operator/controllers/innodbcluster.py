@@ -6,10 +6,15 @@ Contract (level-triggered; the pass never asks which event woke it):
   2. Validate what the schema cannot (the user's Secret, ``mycnf``, backup schedules).
      An invalid spec changes no child: it sets ``SpecValid=False`` with the reason, and
      emits one Warning event naming the field when the condition flips.
-  3. Compute every desired child with the pure builders (passwords for internal accounts
-     are generated here, once, and kept in ``<name>-privsecrets`` forever after) and
-     server-side-apply those the live objects do not already cover. CronJobs of removed or
-     disabled schedules are deleted.
+  3. Compute every desired child with the pure builders and server-side-apply those the
+     live objects do not already cover. CronJobs of removed or disabled schedules are deleted.
+     Passwords for internal accounts come from ``<name>-privsecrets``: read from the cache,
+     and live from the API server when the cache lacks the Secret or one of its keys; only a
+     key missing there too gets a new password, and an existing value is never replaced.
+     A child the API server rejects as invalid (422, e.g. a bad ``podSpec``) is treated like
+     an invalid spec: no existing child is changed (changes are dry-run first),
+     ``SpecValid=False`` with reason ``RejectedByAPIServer`` and the server's message, and
+     the pass waits for the next poll without raising.
   4. Compute the status; write ``/status`` only when it differs from the stored one.
   5. Ask to be looked at again after the poll interval while the cluster exists.
 """
@@ -26,10 +31,10 @@ from typing import Any, Protocol
 import structlog
 
 from innodb_api.types import Cluster
-from innodb_api.validation import validate_cluster
+from innodb_api.validation import FieldError, validate_cluster
 from innodb_operator.builders import REQUIRED_PASSWORD_KEYS, cronjob_names, desired_children, private_secret_name
 from innodb_operator.builders.status import Observed, compute_status
-from innodb_operator.controllers.children import ChildApplier
+from innodb_operator.controllers.children import ChildApplier, Rejected
 from innodb_operator.controllers.kinds import INNODBCLUSTERS
 from innodb_operator.controllers.runner import Result
 from innodb_operator.kube import errors, resources
@@ -103,7 +108,10 @@ class InnoDBClusterReconciler:
         if problems:
             log.info("spec invalid; children left as they are", problems=[p.field for p in problems])
         else:
-            await self._apply_children(obj, cluster)
+            problems = await self._apply_children(obj, cluster)
+            if problems:
+                log.info("the API server rejected a child; children left as they are",
+                         child=problems[0].field, error=problems[0].message)
         observed = Observed(
             statefulset=self._children["StatefulSet"].get(namespace, name),
             router=self._children["Deployment"].get(namespace, f"{name}-router"),
@@ -127,23 +135,43 @@ class InnoDBClusterReconciler:
         except errors.NotFound:
             return None
 
-    def _passwords(self, namespace: str, name: str) -> dict[str, str]:
-        """Stored internal passwords; any missing one is generated now and kept from then on."""
-        stored = _decoded(self._children["Secret"].get(namespace, private_secret_name(name)))
+    async def _passwords(self, namespace: str, name: str) -> dict[str, str]:
+        """The internal passwords: existing values always win; only missing keys are generated.
+
+        The cache may lag (or not hold the Secret at all, e.g. when its labels were changed),
+        so whenever it lacks the Secret or a key, the live Secret is read before anything is
+        generated.
+        """
+        secret_name = private_secret_name(name)
+        stored = _decoded(self._children["Secret"].get(namespace, secret_name))
+        if any(not stored.get(key) for key in REQUIRED_PASSWORD_KEYS):
+            try:
+                live = _decoded(await self._client.get(resources.SECRETS, secret_name, namespace))
+            except errors.NotFound:
+                live = {}
+            stored = {**{k: v for k, v in stored.items() if v}, **{k: v for k, v in live.items() if v}}
+        missing = [key for key in REQUIRED_PASSWORD_KEYS if not stored.get(key)]
+        if missing:
+            log.info("generating internal passwords", child=secret_name, keys=missing)
         return {key: stored.get(key) or secrets.token_urlsafe(24) for key in REQUIRED_PASSWORD_KEYS}
 
-    async def _apply_children(self, obj: Mapping[str, Any], cluster: Cluster) -> None:
+    async def _apply_children(self, obj: Mapping[str, Any], cluster: Cluster) -> list[FieldError]:
+        """Apply what differs; the API server's rejection as a problem (then no existing child changed)."""
         namespace = cluster.namespace
-        wanted = desired_children(cluster, passwords=self._passwords(namespace, cluster.name),
+        wanted = desired_children(cluster, passwords=await self._passwords(namespace, cluster.name),
                                   operator_image=self._operator_image)
-        for child in wanted:
-            rt = CHILD_TYPES[child["kind"]]
+        children = [(CHILD_TYPES[child["kind"]], child,
+                     self._children[child["kind"]].get(namespace, child["metadata"]["name"])) for child in wanted]
+        try:
+            written = await self._applier.ensure_all(children)
+        except Rejected as exc:
+            return [FieldError(f"{exc.kind} {exc.name}", "RejectedByAPIServer",
+                               f"rejected by the API server: {exc.message}")]
+        for rt, child, live in written:
             child_name = child["metadata"]["name"]
-            live = self._children[rt.kind].get(namespace, child_name)
-            if await self._applier.ensure(rt, child, live):
-                verb = "Created" if live is None else "Updated"
-                log.info(f"{verb.lower()} child", kind=rt.kind, child=child_name)
-                await self._events.emit(obj, "Normal", verb, f"{verb} {rt.kind} {child_name}")
+            verb = "Created" if live is None else "Updated"
+            log.info(f"{verb.lower()} child", kind=rt.kind, child=child_name)
+            await self._events.emit(obj, "Normal", verb, f"{verb} {rt.kind} {child_name}")
         keep = cronjob_names(cluster)
         for cronjob in self._children["CronJob"].list(namespace):
             cj_name = cronjob["metadata"]["name"]
@@ -158,6 +186,7 @@ class InnoDBClusterReconciler:
             log.info("deleted child", kind="CronJob", child=cj_name)
             await self._events.emit(obj, "Normal", "Deleted",
                                     f"Deleted CronJob {cj_name} (schedule removed or disabled)")
+        return []
 
     async def _announce_validity(self, obj: Mapping[str, Any], previous: Mapping[str, Any],
                                  status: Mapping[str, Any]) -> None:

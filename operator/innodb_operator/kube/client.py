@@ -147,11 +147,16 @@ class KubeClient:
 
     async def apply(
         self, rt: ResourceType, body: Body, namespace: str | None = None,
-        *, subresource: str | None = None, force: bool = True,
+        *, subresource: str | None = None, force: bool = True, dry_run: bool = False,
     ) -> Body:
-        """Server-side apply ``body`` (which must carry apiVersion, kind, metadata.name)."""
+        """Server-side apply ``body`` (which must carry apiVersion, kind, metadata.name).
+
+        With ``dry_run`` the API server validates and admits the change but stores nothing.
+        """
         name = body["metadata"]["name"]
         query = {"fieldManager": self.field_manager, "force": "true" if force else "false"}
+        if dry_run:
+            query["dryRun"] = "All"
         return await self._json(
             "apply", rt, "PATCH", rt.path(namespace, name, subresource), body=body,
             content_type="application/apply-patch+yaml", query=query,
@@ -222,7 +227,7 @@ def _status_error(status: int, raw: bytes, retry_after: str | None, what: str) -
         payload = {}
     message = payload.get("message") or raw.decode("utf-8", "replace")[:500] or f"HTTP {status}"
     retry = float(retry_after) if retry_after and retry_after.isdigit() else None
-    return errors.from_status(status, f"{what}: {message}", payload.get("reason", ""), retry)
+    return errors.from_status(status, f"{what}: {message}", payload.get("reason", ""), retry, server_message=message)
 
 
 def _watch_event(line: bytes) -> Body:

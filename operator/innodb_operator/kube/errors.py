@@ -2,7 +2,8 @@
 
 ::
 
-    KubeError                      any failed request; .status (HTTP code, 0 if none), .reason
+    KubeError                      any failed request; .status (HTTP code, 0 if none), .reason,
+                                   .server_message (the API server's own words, without our prefix)
     ├── ClientError                4xx: the request itself was refused
     │   ├── NotFound               404
     │   ├── Conflict               409 (stale resourceVersion or apply conflict)
@@ -24,11 +25,12 @@ from __future__ import annotations
 class KubeError(Exception):
     """A Kubernetes API request failed."""
 
-    def __init__(self, message: str, *, status: int = 0, reason: str = "") -> None:
+    def __init__(self, message: str, *, status: int = 0, reason: str = "", server_message: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.reason = reason
+        self.server_message = server_message or message
 
 
 class ClientError(KubeError):
@@ -58,8 +60,9 @@ class Invalid(ClientError):
 class TooManyRequests(ClientError):
     """429: throttled by API priority and fairness."""
 
-    def __init__(self, message: str, *, status: int = 429, reason: str = "", retry_after: float = 1.0) -> None:
-        super().__init__(message, status=status, reason=reason)
+    def __init__(self, message: str, *, status: int = 429, reason: str = "", retry_after: float = 1.0,
+                 server_message: str = "") -> None:
+        super().__init__(message, status=status, reason=reason, server_message=server_message)
         self.retry_after = retry_after
 
 
@@ -84,17 +87,14 @@ _BY_STATUS: dict[int, type[KubeError]] = {
 }
 
 
-def from_status(status: int, message: str, reason: str = "", retry_after: float | None = None) -> KubeError:
+def from_status(status: int, message: str, reason: str = "", retry_after: float | None = None,
+                server_message: str = "") -> KubeError:
     """Map an HTTP status (or a watch ``ERROR`` Status object's code) to the tree above."""
     if status == 429:
-        return TooManyRequests(message, reason=reason, retry_after=retry_after or 1.0)
-    if status in _BY_STATUS:
-        return _BY_STATUS[status](message, status=status, reason=reason)
-    if 400 <= status < 500:
-        return ClientError(message, status=status, reason=reason)
-    if status >= 500:
-        return ServerError(message, status=status, reason=reason)
-    return TransportError(message, status=status, reason=reason)
+        return TooManyRequests(message, reason=reason, retry_after=retry_after or 1.0, server_message=server_message)
+    kind: type[KubeError] = _BY_STATUS.get(status) or (
+        ClientError if 400 <= status < 500 else ServerError if status >= 500 else TransportError)
+    return kind(message, status=status, reason=reason, server_message=server_message)
 
 
 def is_temporary(error: BaseException) -> bool:

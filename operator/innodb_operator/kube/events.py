@@ -3,7 +3,8 @@
 Contract:
   * :meth:`EventRecorder.emit` writes one Event for ``(object, type, reason, message)``; the
     same tuple again within the process bumps ``count`` on the existing Event instead of
-    creating another (the way kubectl describe aggregates them).
+    creating another (the way kubectl describe aggregates them). When that Event is gone
+    (Events expire, by default after an hour), a fresh one is created with ``count: 1``.
   * Callers emit on *changes* (a condition flipping, an action taken), never on every pass,
     so an idle cluster causes no Event writes.
   * Messages must not contain secrets; recording never raises (a failed Event is logged).
@@ -50,8 +51,12 @@ class EventRecorder:
         self._counts[name] = count
         try:
             if count > 1:
-                await self._client.merge_patch(EVENTS, name, {"count": count, "lastTimestamp": now}, namespace)
-                return
+                try:
+                    await self._aggregate(name, namespace, count, now)
+                    return
+                except errors.NotFound:
+                    # The Event expired (or was deleted): start a fresh one.
+                    count = self._counts[name] = 1
             await self._client.create(EVENTS, {
                 "apiVersion": "v1", "kind": "Event",
                 "metadata": {"name": name, "namespace": namespace},
@@ -66,8 +71,11 @@ class EventRecorder:
         except errors.Conflict:
             # Created by an earlier process with the same content: aggregate into it.
             try:
-                await self._client.merge_patch(EVENTS, name, {"count": count, "lastTimestamp": now}, namespace)
+                await self._aggregate(name, namespace, count, now)
             except errors.KubeError as exc:
                 log.warning("event not recorded", reason=reason, error=repr(exc))
         except errors.KubeError as exc:
             log.warning("event not recorded", reason=reason, error=repr(exc))
+
+    async def _aggregate(self, name: str, namespace: str, count: int, now: str) -> None:
+        await self._client.merge_patch(EVENTS, name, {"count": count, "lastTimestamp": now}, namespace)

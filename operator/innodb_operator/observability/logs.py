@@ -9,6 +9,10 @@ Contract:
   * Secrets are never logged: values of keys that look secret (password, token,
     secret, key material) are replaced by ``"[redacted]"`` at any depth, and
     Kubernetes Secret ``data``/``stringData`` maps are redacted wholesale.
+  * Standard-library ``logging`` (our ``cache/`` and ``mysql/`` modules, and dependencies)
+    goes through the same processors, at the same level, to the same stream: the same
+    JSON lines, with ``logger`` naming the stdlib logger, ``extra={...}`` fields included
+    (and redacted), and ``name=value`` pairs with a secret-looking name masked in the text.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import re
 import secrets
 import sys
 from collections.abc import Iterator, Mapping, MutableMapping
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 import structlog
 
@@ -28,6 +32,10 @@ LogFormat = Literal["json", "console"]
 REDACTED = "[redacted]"
 _SECRET_KEY = re.compile(r"pass(word|wd)?|secret|token|authorization|private[_-]?key|credential", re.I)
 _SECRET_MAPS = {"data", "stringData"}
+# ``password=x``, ``token: x``, ``admin_password='x y'`` in free text from stdlib loggers.
+_SECRET_PAIR = re.compile(
+    r"""(\b[\w.-]*(?:pass(?:word|wd)|secret|token|credential)[\w.-]*)(\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;)]+)""",
+    re.I)
 
 
 def redact(value: Any, *, _in_secret: bool = False) -> Any:
@@ -57,27 +65,41 @@ def _redact_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> 
     return event_dict
 
 
-def configure(fmt: LogFormat = "json", level: str = "info") -> None:
-    """Route structlog (and the stdlib ``logging`` of our dependencies) to stderr."""
+def _mask_text_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Mask ``secret-name=value`` pairs in a stdlib record's formatted message."""
+    event = event_dict.get("event")
+    if isinstance(event, str):
+        event_dict["event"] = _SECRET_PAIR.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", event)
+    return event_dict
+
+
+def configure(fmt: LogFormat = "json", level: str = "info", *, stream: TextIO | None = None) -> None:
+    """Route structlog and the stdlib ``logging`` (ours and our dependencies') to ``stream`` (stderr)."""
+    out = stream or sys.stderr
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     renderer: Any = (
         structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _redact_processor,
+        structlog.processors.format_exc_info,
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _redact_processor,
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr,
-                        format="%(levelname)s %(name)s %(message)s", force=True)
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, structlog.stdlib.ExtraAdder(), _mask_text_processor,
+                           *shared],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+    ))
+    logging.basicConfig(level=numeric, handlers=[handler], force=True)
 
 
 def new_reconcile_id() -> str:
