@@ -8,12 +8,14 @@ import re
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from harness.controlplane import free_port
+from harness.waiting import wait_until
+
+__all__ = ["OperatorProcess", "wait_until"]
 
 
 class OperatorProcess:
@@ -93,15 +95,3 @@ class OperatorProcess:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-
-def wait_until(condition: object, timeout: float, interval: float = 0.1, message: str = "") -> float:
-    """Poll ``condition()`` until truthy; return seconds waited; raise AssertionError at the deadline."""
-    started = time.monotonic()
-    deadline = started + timeout
-    while True:
-        if condition():  # type: ignore[operator]
-            return time.monotonic() - started
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message or condition}")
-        time.sleep(interval)

@@ -11,6 +11,7 @@ from typing import Any
 
 from harness.controlplane import ControlPlane
 from harness.tcpproxy import CuttableProxy
+from harness.waiting import eventually
 from innodb_operator.cache import Informer
 from innodb_operator.kube.client import KubeClient, connect
 from innodb_operator.kube.listwatch import ResourceListWatch
@@ -96,9 +97,10 @@ async def test_cache_equals_a_fresh_list_after_500_objects_churned_through_two_c
         return {o["metadata"]["name"]: o["metadata"]["resourceVersion"] for o in informer.lister.list()}
 
     async def caught_up() -> None:
-        async with asyncio.timeout(60):
-            while cached() != await fresh():
-                await asyncio.sleep(0.2)
+        async def same() -> bool:
+            return cached() == await fresh()
+
+        await eventually(same, timeout=60, what="the cache to equal a fresh list")
 
     try:
         assert await informer.wait_for_sync(30)
@@ -148,9 +150,8 @@ async def test_cache_is_exact_after_an_api_server_restart_with_changes_made_whil
         assert await informer.wait_for_sync(30)
         churn = Churn(kube, namespace)
         await churn.create(60)
-        async with asyncio.timeout(30):
-            while len(informer.lister.list()) < 61:  # 60 + the namespace's kube-root-ca.crt
-                await asyncio.sleep(0.1)
+        # 60 + the namespace's kube-root-ca.crt
+        await eventually(lambda: len(informer.lister.list()) >= 61, timeout=30, what="60 objects cached")
 
         control_plane.stop_apiserver()
         try:
@@ -172,10 +173,11 @@ async def test_cache_is_exact_after_an_api_server_restart_with_changes_made_whil
             items, _ = await kube.list(CONFIGMAPS, namespace)
             return {i["metadata"]["name"]: i["metadata"]["resourceVersion"] for i in items}
 
-        async with asyncio.timeout(60):
-            while {o["metadata"]["name"]: o["metadata"]["resourceVersion"] for o in informer.lister.list()} \
-                    != await fresh():
-                await asyncio.sleep(0.2)
+        async def same() -> bool:
+            cached = {o["metadata"]["name"]: o["metadata"]["resourceVersion"] for o in informer.lister.list()}
+            return cached == await fresh()
+
+        await eventually(same, timeout=60, what="the cache to equal a fresh list after the restart")
         assert deletes == Counter(while_down.deleted)
         changed = [o for o in informer.lister.list() if (o.get("data") or {}).get("v") == "changed-while-down"]
         assert len(changed) == 20

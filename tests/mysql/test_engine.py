@@ -6,7 +6,6 @@ itself down after a clone (it does not restart servers the test killed unless it
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 import uuid
@@ -15,6 +14,7 @@ from collections.abc import Callable
 import pytest
 
 from harness.mysqld import ROOT_USER, MysqlFleet
+from harness.waiting import eventually, wait_until
 from innodb_operator.clustering.actions import GroupConfig
 from innodb_operator.clustering.engine import Engine, Pass
 from innodb_operator.clustering.model import Desired, GroupMode, MemberState, Role
@@ -57,30 +57,30 @@ class Harnessed:
                        timeout: float = 180.0) -> list[Pass]:
         """Run passes until the state is reached with nothing left to do; return the passes."""
         passes: list[Pass] = []
-        deadline = time.monotonic() + timeout
-        while True:
+
+        async def one_pass() -> bool:
             self.restart_exited()
             result = await self.engine.step(desired)
             passes.append(result)
-            if result.diagnosis.state == state and result.plan.action is None:
-                self.passes.extend(passes)
-                return passes
-            if time.monotonic() > deadline:
-                raise AssertionError(f"not {state} after {timeout}s: {result.diagnosis.state}: {result.plan.why}; "
-                                     f"last actions {[(p.plan.action, p.done, p.refused) for p in passes[-5:]]}")
-            await asyncio.sleep(0.5)
+            return result.diagnosis.state == state and result.plan.action is None
+
+        try:
+            await eventually(one_pass, timeout=timeout, what=f"{state} with nothing left to do", interval=0.5)
+        except AssertionError as exc:
+            last = passes[-1]
+            raise AssertionError(f"{exc}: {last.diagnosis.state}: {last.plan.why}; last actions "
+                                 f"{[(p.plan.action, p.done, p.refused) for p in passes[-5:]]}") from None
+        self.passes.extend(passes)
+        return passes
 
     async def wait_state(self, predicate: Callable[[Pass], bool], timeout: float = 60.0) -> Pass:
         """Observe (without acting) until ``predicate`` holds."""
-        deadline = time.monotonic() + timeout
-        while True:
+        async def observed() -> Pass | None:
             result = await self.engine.step(Desired(instances=len(self.fleet)), act=False)
-            if predicate(result):
-                return result
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met in {timeout}s: {result.diagnosis.state} "
-                                     f"{result.diagnosis.explanation}")
-            await asyncio.sleep(0.2)
+            return result if predicate(result) else None
+
+        result: Pass = await eventually(observed, timeout=timeout, what="the observed condition", interval=0.2)
+        return result
 
     def primary(self, result: Pass) -> int:
         assert result.diagnosis.primary is not None, result.diagnosis.explanation
@@ -92,14 +92,8 @@ def rows_on(fleet: MysqlFleet, index: int, table: str = "app.t") -> list[int]:
 
 
 def wait_rows(fleet: MysqlFleet, indexes: list[int], expected: list[int], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        seen = {i: rows_on(fleet, i) for i in indexes}
-        if all(v == expected for v in seen.values()):
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"rows differ after {timeout}s: {seen}")
-        time.sleep(0.2)
+    wait_until(lambda: all(rows_on(fleet, i) == expected for i in indexes), timeout, interval=0.2,
+               message=f"rows {expected[:3]}..{expected[-1:]} on members {indexes}")
 
 
 def write(fleet: MysqlFleet, index: int, ids: range) -> None:

@@ -20,6 +20,7 @@ import pytest
 
 from harness import mysqlrouter
 from harness.mysqld import ROOT_USER, MysqlFleet, MysqlInstance
+from harness.waiting import eventually
 from innodb_operator.mysql import (
     AccessDenied,
     Credentials,
@@ -58,18 +59,6 @@ def endpoint(instance: MysqlInstance) -> Endpoint:
 
 async def as_root(instance: MysqlInstance, *, read_timeout: float = 30) -> Session:
     return await connect(endpoint(instance), Credentials(ROOT_USER, instance.password), read_timeout=read_timeout)
-
-
-async def eventually(check: Callable[[], object], *, timeout: float = 60, what: str = "condition") -> None:
-    """Poll an async check until it returns truthy; fail at the deadline with its last answer."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        last = await check()  # type: ignore[misc]
-        if last:
-            return
-        await asyncio.sleep(0.1)
-    pytest.fail(f"{what} not reached within {timeout}s; last: {last!r}")
 
 
 def listeners(pid: int) -> list[str]:
@@ -428,9 +417,7 @@ async def test_clone_progress_reports_a_finished_clone(new_fleet: Callable[[int]
     assert donor.password not in str(info.value)
     await r.close()
 
-    deadline = time.monotonic() + 30
-    while recipient.is_running and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
+    await eventually(lambda: not recipient.is_running, timeout=30, what="the clone recipient to shut down")
     recipient.stop()
     recipient.start()
     r = await as_root(recipient)

@@ -15,7 +15,7 @@ import secrets
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +23,7 @@ import pytest
 
 from harness import mysqlrouter
 from harness.mysqld import ROOT_USER, MysqlFleet, MysqlInstance
+from harness.waiting import eventually
 from innodb_operator.clustering.actions import GroupConfig
 from innodb_operator.clustering.engine import Engine
 from innodb_operator.clustering.model import Desired, GroupMode
@@ -73,19 +74,6 @@ def member(instance: MysqlInstance, server_uuid: str) -> MetadataMember:
     return MetadataMember(server_uuid, instance.address, f"{instance.host}:{instance.x_port}", instance.name)
 
 
-async def until(check: Callable[[], Awaitable[object]], *, timeout: float, what: str,
-                interval: float = 0.05) -> object:
-    """Poll an async check until it returns something truthy; fail at the deadline with its last answer."""
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    pytest.fail(f"{what} not reached within {timeout}s; last: {last!r}")
-
-
 @dataclass
 class Group:
     """A group formed by the Engine over a fleet, and who is what in it."""
@@ -111,8 +99,7 @@ async def form_group(fleet: MysqlFleet, timeout: float = 120.0) -> Group:
                          admin=Credentials(ROOT_USER, fleet.password),
                          replication=Credentials("op_repl", secrets.token_urlsafe(16)), communication_stack="MYSQL")
     engine = Engine(targets, config)
-    deadline = time.monotonic() + timeout
-    while True:
+    async def online() -> Group | None:
         for instance in fleet.instances:
             if not instance.is_running:  # a clone recipient shuts itself down; kubelet would restart it
                 instance.start()
@@ -121,9 +108,10 @@ async def form_group(fleet: MysqlFleet, timeout: float = 120.0) -> Group:
             assert result.diagnosis.primary is not None
             return Group(fleet, config.group_name, {i.index: i.uuid for i in result.snapshot.instances},
                          result.diagnosis.primary)
-        if time.monotonic() > deadline:
-            pytest.fail(f"group not ONLINE after {timeout}s: {result.diagnosis.explanation}; {result.plan.why}")
-        await asyncio.sleep(0.3)
+        return None
+
+    group: Group = await eventually(online, timeout=timeout, what="the group ONLINE", interval=0.3)
+    return group
 
 
 async def apply_metadata(group: Group, indexes: list[int] | None = None, *, on: int | None = None) -> bool:
@@ -221,7 +209,8 @@ async def test_stock_router_bootstraps_routes_and_follows_a_failover(new_fleet: 
         router = mysqlrouter.MysqlRouter(workdir / "boot")
         with router.running(ports=[(bind, RW_PORT), (bind, RO_PORT)]):
             # Read-write: every connection reaches the primary.
-            rw = await until(lambda: answers_or_none(bind, RW_PORT, password, 1), timeout=20, what="RW port answering")
+            rw = await eventually(lambda: answers_or_none(bind, RW_PORT, password, 1), timeout=20,
+                                  what="RW port answering")
             assert rw == [group.uuids[group.primary]], router_log(workdir)
             assert set(await answers(bind, RW_PORT, password, 20)) == {group.uuids[group.primary]}
             # Read-only: round robin over both secondaries, never the primary.
@@ -238,7 +227,7 @@ async def test_stock_router_bootstraps_routes_and_follows_a_failover(new_fleet: 
                 return group.uuids[dropped] not in seen and seen == {group.uuids[kept]}
 
             t = time.monotonic()
-            await until(only_kept, timeout=15, what="RO routing without the dropped member")
+            await eventually(only_kept, timeout=15, what="RO routing without the dropped member")
             timings["member removal followed"] = time.monotonic() - t
             assert set(await answers(bind, RO_PORT, password, 20)) == {group.uuids[kept]}
             assert await apply_metadata(group)
@@ -247,7 +236,7 @@ async def test_stock_router_bootstraps_routes_and_follows_a_failover(new_fleet: 
                 return set(await answers(bind, RO_PORT, password, 6)) == {group.uuids[i] for i in group.secondaries}
 
             t = time.monotonic()
-            await until(both_again, timeout=15, what="RO routing to the re-added member")
+            await eventually(both_again, timeout=15, what="RO routing to the re-added member")
             timings["member addition followed"] = time.monotonic() - t
             assert not await apply_metadata(group)  # a running router's check-ins are not ours to undo
 
@@ -269,23 +258,26 @@ async def test_stock_router_bootstraps_routes_and_follows_a_failover(new_fleet: 
 
             async def watch_group() -> None:
                 async with root_session(fleet[survivors[0]]) as s:
-                    while True:
+                    async def elected_now() -> bool:
                         rows = await s.query("SELECT member_id AS id FROM performance_schema.replication_group_members"
                                              " WHERE member_role = 'PRIMARY' AND member_state = 'ONLINE'")
                         new = [str(r["id"]) for r in rows if r["id"] != old]
                         if new:
                             elected.update(uuid=new[0], at=time.monotonic())
-                            return
-                        await asyncio.sleep(0.01)
+                        return bool(new)
+
+                    await eventually(elected_now, timeout=60, what="a new primary", interval=0.01)
 
             async def watch_router() -> None:
-                while True:
+                async def followed_now() -> bool:
                     with contextlib.suppress(MysqlError):
                         got = await server_uuid_via(bind, RW_PORT, password, timeout=2)
                         if got != old and (not elected or got == elected["uuid"]):
                             followed.update(uuid=got, at=time.monotonic())
-                            return
-                    await asyncio.sleep(0.01)
+                            return True
+                    return False
+
+                await eventually(followed_now, timeout=60, what="RW routing to the new primary", interval=0.01)
 
             killed_at = time.monotonic()
             primary.kill()
