@@ -266,6 +266,8 @@ def cluster_status_schema() -> Schema:
             "instances": integer("Members the spec asks for.", minimum=0),
             "primary": string("Pod name of the primary (single-primary mode); empty when unknown."),
             "groupMode": string("Mode the group runs in.", enum=list(get_args(t.GroupMode))),
+            "groupName": string("Group Replication group name (a UUID): the object's uid when the operator first "
+                                "saw the cluster, then kept, so that datadirs from another group are recognised."),
             "members": list_map("Every member the operator knows about.", obj("One member.", {
                 "name": string("Pod name of the member.", min_length=1),
                 "role": string("PRIMARY or SECONDARY; empty when not in the group."),

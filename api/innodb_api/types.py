@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-DEFAULT_VERSION = "9.7.0"
+DEFAULT_VERSION = "9.7.4"
 DEFAULT_IMAGE_REPOSITORY = "container-registry.oracle.com/mysql"
 SERVER_IMAGE_NAME = "community-server"
 ROUTER_IMAGE_NAME = "community-router"

@@ -22,16 +22,17 @@ from typing import Any
 
 import structlog
 
+from innodb_operator.builders import labels
 from innodb_operator.cache import Informer
 from innodb_operator.clock import MonotonicClock
 from innodb_operator.controllers.innodbcluster import CHILD_TYPES, InnoDBClusterReconciler
 from innodb_operator.controllers.kinds import INNODBCLUSTERS
-from innodb_operator.controllers.runner import Controller, enqueue_owner, enqueue_self
+from innodb_operator.controllers.runner import Controller, enqueue_labelled, enqueue_owner, enqueue_self
 from innodb_operator.health import HttpEndpoints
 from innodb_operator.kube.client import KubeClient, connect
 from innodb_operator.kube.events import EventRecorder
 from innodb_operator.kube.listwatch import ResourceListWatch
-from innodb_operator.kube.resources import ResourceType
+from innodb_operator.kube.resources import PODS, ResourceType
 from innodb_operator.leaderelection import LeaderElector, LostLeadership
 from innodb_operator.settings import Settings
 from innodb_operator.workqueue import RateLimitingQueue
@@ -62,6 +63,7 @@ class Operator:
 
 
 MANAGED_BY_SELECTOR = "app.kubernetes.io/managed-by=innodb-operator"
+SERVER_POD_SELECTOR = f"{MANAGED_BY_SELECTOR},{labels.COMPONENT}=database"
 
 
 def _informers_for(client: KubeClient, rt: ResourceType, settings: Settings,
@@ -107,12 +109,16 @@ def build(settings: Settings, client: KubeClient) -> Operator:
             informer.add_handler(*enqueue_owner(queue, INNODBCLUSTERS.kind, INNODBCLUSTERS.group))
         children[kind] = KindReader(informers)
         child_informers.extend(informers)
+    # Server pods: owned by the StatefulSet, so they map to their cluster through its label.
+    pods = _informers_for(client, PODS, settings, SERVER_POD_SELECTOR)
+    for informer in pods:
+        informer.add_handler(*enqueue_labelled(queue, labels.CLUSTER))
     reconciler = InnoDBClusterReconciler(
         client, KindReader(clusters), children, events=EventRecorder(client, identity),
-        poll_seconds=settings.poll_seconds, operator_image=settings.operator_image,
+        poll_seconds=settings.poll_seconds, operator_image=settings.operator_image, pods=KindReader(pods),
     )
-    op.informers.extend(clusters + child_informers)
-    op.controllers.append(Controller("innodbcluster", reconciler, queue, clusters + child_informers,
+    op.informers.extend(clusters + child_informers + pods)
+    op.controllers.append(Controller("innodbcluster", reconciler, queue, clusters + child_informers + pods,
                                      workers=settings.workers))
     if settings.leader_election:
         op.elector = LeaderElector(

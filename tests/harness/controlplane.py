@@ -42,6 +42,10 @@ from harness.pki import write_pki
 from innodb_api.crd import all_crds
 
 OPERATOR_USER = "innodb-operator"
+# How pods reach the API server (the ``kubernetes`` Service's ClusterIP and DNS names):
+# the serving certificate carries them so in-cluster clients verify it.
+IN_CLUSTER_NAMES = ("10.96.0.1", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                    "kubernetes.default.svc.cluster.local")
 
 _AUDIT_POLICY = """\
 apiVersion: audit.k8s.io/v1
@@ -139,7 +143,7 @@ class ControlPlane:
 
     @classmethod
     def _configure(cls, root: Path, bins: toolchain.Binaries) -> ControlPlane:
-        pki = write_pki(root / "pki", ["127.0.0.1", "localhost"])
+        pki = write_pki(root / "pki", ["127.0.0.1", "localhost", *IN_CLUSTER_NAMES])
         tokens = {"admin": secrets.token_hex(16), OPERATOR_USER: secrets.token_hex(16),
                   "system:kube-controller-manager": secrets.token_hex(16),
                   "system:kube-scheduler": secrets.token_hex(16)}

@@ -24,9 +24,15 @@ def _pem_key(key: rsa.RSAPrivateKey) -> bytes:
 def write_pki(directory: Path, hosts: list[str]) -> dict[str, Path]:
     """Write ``ca.crt``, ``ca.key``, ``apiserver.crt/key`` (SANs: ``hosts``), ``sa.key/pub``.
 
-    Returns the paths by those names (without extensions: ``ca``, ``ca_key``, ...).
+    Returns the paths by those names (without extensions: ``ca``, ``ca_key``, ...). A directory
+    that already holds them for the same ``hosts`` is reused (a kept environment restarts
+    with the identities its stored objects refer to, e.g. the ``kube-root-ca.crt`` ConfigMaps).
     """
     directory.mkdir(parents=True, exist_ok=True)
+    marker = directory / "hosts"
+    existing = _paths(directory)
+    if marker.exists() and marker.read_text() == ",".join(hosts) and all(p.exists() for p in existing.values()):
+        return existing
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     ca_key = _key()
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "innodb-operator-test-ca")])
@@ -59,14 +65,7 @@ def write_pki(directory: Path, hosts: list[str]) -> dict[str, Path]:
         .sign(ca_key, hashes.SHA256())
     )
     sa_key = _key()
-    paths = {
-        "ca": directory / "ca.crt",
-        "ca_key": directory / "ca.key",
-        "serving": directory / "apiserver.crt",
-        "serving_key": directory / "apiserver.key",
-        "sa_key": directory / "sa.key",
-        "sa_pub": directory / "sa.pub",
-    }
+    paths = _paths(directory)
     paths["ca"].write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     paths["ca_key"].write_bytes(_pem_key(ca_key))
     paths["serving"].write_bytes(serving.public_bytes(serialization.Encoding.PEM))
@@ -76,4 +75,16 @@ def write_pki(directory: Path, hosts: list[str]) -> dict[str, Path]:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     for name in ("ca_key", "serving_key", "sa_key"):
         paths[name].chmod(0o600)
+    marker.write_text(",".join(hosts))
     return paths
+
+
+def _paths(directory: Path) -> dict[str, Path]:
+    return {
+        "ca": directory / "ca.crt",
+        "ca_key": directory / "ca.key",
+        "serving": directory / "apiserver.crt",
+        "serving_key": directory / "apiserver.key",
+        "sa_key": directory / "sa.key",
+        "sa_pub": directory / "sa.pub",
+    }

@@ -154,7 +154,7 @@ def test_journey_cluster_is_accepted_with_schema_defaults(control_plane: Control
     spec = get(control_plane, ns, "ic", name)["spec"]
     assert (spec["instances"], spec["router"]["instances"]) == (3, 1)
     assert (spec["baseServerId"], spec["groupMode"], spec["imagePullPolicy"], spec["version"]) == (
-        1000, "SinglePrimary", "IfNotPresent", "9.7.0")
+        1000, "SinglePrimary", "IfNotPresent", "9.7.4")
     assert spec["service"] == {"type": "ClusterIP"}
     assert spec["backupSchedules"][0]["enabled"] is True
     assert spec["mycnf"] == "[mysqld]\nmax_connections=300\n"

@@ -190,7 +190,7 @@ def structural_diff(before: list[dict[str, Any]], after: list[dict[str, Any]]) -
 
 def test_cases_parse_with_their_defaults() -> None:
     journey, custom = cluster_of(JOURNEY), cluster_of(CUSTOM)
-    assert (journey.spec.instances, journey.spec.router.instances, journey.spec.version) == (3, 1, "9.7.0")
+    assert (journey.spec.instances, journey.spec.router.instances, journey.spec.version) == (3, 1, "9.7.4")
     assert (custom.spec.instances, custom.spec.group_mode, custom.spec.router_version) == (5, "MultiPrimary", "9.7.1")
 
 

@@ -38,7 +38,7 @@ def test_statefulset_shape() -> None:
     pod = spec["template"]["spec"]
     assert [c["name"] for c in pod["initContainers"]] == ["initconf", "initdatadir"]
     mysql = _by_name(pod["containers"])["mysql"]
-    assert mysql["image"] == "container-registry.oracle.com/mysql/community-server:9.7.0"
+    assert mysql["image"] == "container-registry.oracle.com/mysql/community-server:9.7.4"
     assert {p["name"]: p["containerPort"] for p in mysql["ports"]} == {"mysql": 3306, "mysqlx": 33060, "gr-xcom": 33061}
     assert mysql["livenessProbe"]["exec"]["command"][-1].endswith("liveness.sh")
     assert mysql["readinessProbe"]["exec"]["command"][-1].endswith("readiness.sh")
@@ -97,7 +97,7 @@ def test_router_deployment_bootstraps_from_its_environment() -> None:
     dep = build_router_deployment(cluster_of(JOURNEY))
     assert dep["metadata"]["name"] == "mycluster-router" and dep["spec"]["replicas"] == 1
     (router,) = dep["spec"]["template"]["spec"]["containers"]
-    assert router["image"] == "container-registry.oracle.com/mysql/community-router:9.7.0"
+    assert router["image"] == "container-registry.oracle.com/mysql/community-router:9.7.4"
     env = _by_name(router["env"])
     assert env["MYSQL_HOST"]["value"] == "mycluster-instances.mysql-cluster.svc.cluster.local"
     assert env["MYSQL_PORT"]["value"] == "3306"

@@ -9,6 +9,8 @@ from typing import Any
 
 from innodb_api import API_VERSION
 from innodb_operator.builders import REQUIRED_PASSWORD_KEYS
+from innodb_operator.builders.status import GroupStatus, MemberStatus
+from innodb_operator.controllers.group import GroupDriver, Notice, Outcome
 from innodb_operator.controllers.innodbcluster import CHILD_TYPES, InnoDBClusterReconciler
 from innodb_operator.controllers.runner import Result
 from innodb_operator.kube import errors
@@ -199,3 +201,56 @@ async def test_a_child_the_api_server_rejects_becomes_spec_valid_false_and_nothi
     await rec.reconcile("ns/c")
     assert spec_valid(api)["status"] == "True"
     assert {("apply", "ConfigMap", "c-initconf"), ("apply", "StatefulSet", "c")} <= set(api.child_writes())
+
+
+class ScriptedGroup(GroupDriver):
+    """A group driver that reports a fixed outcome (the engine itself is tested elsewhere)."""
+
+    def __init__(self, outcome: Outcome | None) -> None:
+        super().__init__()
+        self.outcome = outcome
+        self.calls = 0
+
+    async def drive(self, cluster: Any, pods: Any, passwords: Any, status: Any, *, poll: float) -> Outcome | None:
+        self.calls += 1
+        assert set(passwords) == set(REQUIRED_PASSWORD_KEYS)
+        return self.outcome
+
+
+async def test_the_group_pass_sets_members_requeue_and_events() -> None:
+    api = FakeApi()
+    members = tuple(MemberStatus(f"c-{i}", "ONLINE", "PRIMARY" if i == 0 else "SECONDARY") for i in range(3))
+    outcome = Outcome(GroupStatus("ONLINE", "g-1", members, online=3, primary="c-0", known=True),
+                      requeue_after=2.0, events=(Notice("Normal", "Joined", "Joined c-2 to the group (clone)"),))
+    group = ScriptedGroup(outcome)
+    rec = InnoDBClusterReconciler(
+        api, Cache(api, "InnoDBCluster"), {kind: Cache(api, kind) for kind in CHILD_TYPES},  # type: ignore[arg-type]
+        events=EventRecorder(api, "replica-a"), poll_seconds=30, operator_image="op:1",  # type: ignore[arg-type]
+        group=group,
+    )
+    assert await rec.reconcile("ns/c") == Result(requeue_after=2.0)
+    summary = api.cluster["status"]["cluster"]
+    assert summary["status"] == "ONLINE" and summary["primary"] == "c-0" and summary["groupName"] == "g-1"
+    assert [m["state"] for m in summary["members"]] == ["ONLINE"] * 3
+    assert [e["reason"] for e in api.events("Normal") if e["reason"] == "Joined"] == ["Joined"]
+    # The engine could not run: come back soon, keep what was known.
+    group.outcome = None
+    assert await rec.reconcile("ns/c") == Result(requeue_after=2.0)
+    assert api.cluster["status"]["cluster"]["members"] == summary["members"]
+    # An invalid spec: no group pass at all.
+    api.cluster["spec"] = {**api.cluster["spec"], "secretName": "missing"}
+    calls = group.calls
+    assert await rec.reconcile("ns/c") == Result(requeue_after=30)
+    assert group.calls == calls
+
+
+async def test_without_server_pods_the_group_is_pending_and_every_member_missing() -> None:
+    api = FakeApi()
+    rec, _ = reconciler(api)
+    assert await rec.reconcile("ns/c") == Result(requeue_after=30)
+    summary = api.cluster["status"]["cluster"]
+    assert summary["status"] == "PENDING" and summary["groupName"]
+    assert summary["members"] == [{"name": f"c-{i}", "state": "MISSING", "role": ""} for i in range(3)]
+    api.writes.clear()
+    await rec.reconcile("ns/c")
+    assert api.writes == [], "an idle pass writes nothing"

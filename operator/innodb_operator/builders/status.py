@@ -10,8 +10,15 @@ Contract:
     what the user must fix; none carries a secret.
   * ``Degraded`` is True whenever fewer members are online than the spec asks for,
     none at all included.
-  * Until the group engine reports membership, a member counts as online when its pod is
+  * Group membership: when the pass ran the group engine (:class:`GroupStatus`), the members
+    (pod name, member state, role, version), the primary pod and the group name come from
+    it. When the engine reached at least one instance (``known``), it is also what counts:
+    ``cluster.status`` is the engine's state (ONLINE only when every wanted member is ONLINE)
+    and a member is online when it is ONLINE in the group's majority view. Otherwise (no
+    instance answered, or the engine did not run) a member counts as online when its pod is
     ready: the readiness probe answers ready only for a member ONLINE in the group.
+  * Nothing here changes from pass to pass on its own (no probe times): ``createTime`` is set
+    once, in the pass that bootstrapped the group; ``groupName`` once recorded is kept.
 """
 
 from __future__ import annotations
@@ -37,11 +44,45 @@ class Problem(Protocol):
 
 
 @dataclass(frozen=True)
+class MemberStatus:
+    """One instance as status shows it: pod name, Group Replication member state, role."""
+
+    name: str
+    state: str
+    role: str = ""
+    version: str = ""
+
+
+@dataclass(frozen=True)
+class GroupStatus:
+    """What the group engine saw in one pass, reduced to what status shows (never a secret).
+
+    ``state`` is the engine's cluster state; ``online`` the wanted members ONLINE in the
+    majority view; ``mode`` the mode the group runs in ("" when unknown); ``message`` what
+    the engine does next or why it does not; ``known`` whether any instance answered (else
+    the membership is a guess and pod readiness is used); ``bootstrapped`` whether this pass
+    bootstrapped the group.
+    """
+
+    state: str
+    group_name: str
+    members: tuple[MemberStatus, ...] = ()
+    online: int = 0
+    primary: str = ""
+    mode: str = ""
+    message: str = ""
+    known: bool = False
+    bootstrapped: bool = False
+
+
+@dataclass(frozen=True)
 class Observed:
-    """What a pass saw of the cluster's workloads (None: not created yet)."""
+    """What a pass saw of the cluster's workloads (None: not created yet) and of its group
+    (None: the engine did not run in this pass)."""
 
     statefulset: Mapping[str, Any] | None = None
     router: Mapping[str, Any] | None = None
+    group: GroupStatus | None = None
 
 
 def _condition(type_: str, ok: bool, reason: str, message: str, generation: int) -> dict[str, Any]:
@@ -79,7 +120,9 @@ def compute_status(
     previous = previous or {}
     spec, gen = cluster.spec, cluster.generation
     want_servers, want_routers = spec.instances, spec.router.instances
-    online = min(_ready_replicas(observed.statefulset), want_servers)
+    group = observed.group
+    membership = group if group is not None and group.known else None
+    online = min(membership.online if membership else _ready_replicas(observed.statefulset), want_servers)
     routers_ready = _ready_replicas(observed.router)
     conditions: list[dict[str, Any]]
     if problems:
@@ -98,13 +141,18 @@ def compute_status(
         routers_moving = _rolling_out(observed.router, want_routers)
         routers_ok = routers_ready >= want_routers
         degraded = online < want_servers  # none online counts too
-        state = "ONLINE" if online == want_servers else "ONLINE_PARTIAL" if online else "PENDING"
+        if membership is not None:
+            state = membership.state
+        else:
+            state = "ONLINE" if online == want_servers else "ONLINE_PARTIAL" if online else "PENDING"
+        waiting = (group.message.rstrip(".") if group is not None and group.message
+                   else "waiting for the rest to join")
         if online == want_servers and routers_ok:
             ready = _condition("Ready", True, "AllMembersOnline",
                                f"{online} of {want_servers} members online, {routers_ready} routers ready.", gen)
         elif online < want_servers:
             ready = _condition("Ready", False, "MembersNotOnline",
-                               f"{online} of {want_servers} members online; waiting for the rest to join.", gen)
+                               f"{online} of {want_servers} members online; {waiting}.", gen)
         else:
             ready = _condition("Ready", False, "RoutersNotReady",
                                f"{routers_ready} of {want_routers} routers ready.", gen)
@@ -125,16 +173,33 @@ def compute_status(
         ]
     _keep_transition_times(conditions, list(previous.get("conditions") or []), now)
     prev_cluster = dict(previous.get("cluster") or {})
+    summary: dict[str, Any] = {
+        "status": state,
+        "onlineInstances": online,
+        "instances": want_servers,
+        "groupMode": (membership.mode if membership is not None and membership.mode else spec.group_mode),
+        "primary": prev_cluster.get("primary", ""),
+        "members": list(prev_cluster.get("members") or []),
+    }
+    if group is not None:
+        summary["primary"] = group.primary
+        summary["members"] = [_member(m) for m in group.members]
+    group_name = str(prev_cluster.get("groupName") or (group.group_name if group is not None else ""))
+    if group_name:
+        summary["groupName"] = group_name
+    create_time = prev_cluster.get("createTime") or (now if group is not None and group.bootstrapped else "")
+    if create_time:
+        summary["createTime"] = create_time
     return {
         "observedGeneration": gen,
         "conditions": conditions,
-        "cluster": {
-            "status": state,
-            "onlineInstances": online,
-            "instances": want_servers,
-            "groupMode": spec.group_mode,
-            "primary": prev_cluster.get("primary", ""),
-            "members": list(prev_cluster.get("members") or []),
-        },
+        "cluster": summary,
         "router": {"instances": want_routers, "readyInstances": routers_ready},
     }
+
+
+def _member(member: MemberStatus) -> dict[str, Any]:
+    out = {"name": member.name, "state": member.state, "role": member.role}
+    if member.version:
+        out["version"] = member.version
+    return out

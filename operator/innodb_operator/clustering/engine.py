@@ -1,8 +1,8 @@
 """One pass of the group engine: observe, decide, plan, act (at most once).
 
 Contract: :meth:`Engine.step` gathers one snapshot, decides the state, picks at most one
-action and executes it, then returns everything it saw and did; the caller writes status
-and comes back later (the next pass observes the action's effect). A refused action
+action and executes it (:meth:`Engine.act`), then returns everything it saw and did; the
+caller writes status and comes back later (the next pass observes the action's effect). A refused action
 (its precondition no longer held) is reported, not raised: nothing was changed.
 """
 
@@ -50,13 +50,19 @@ class Engine:
     async def step(self, desired: Desired, *, act: bool = True) -> Pass:
         snapshot = await self.observe(desired)
         diagnosis = decide(snapshot)
-        plan = next_action(snapshot, diagnosis)
-        if plan.action is None or not act:
-            return Pass(snapshot, diagnosis, plan)
+        seen = Pass(snapshot, diagnosis, next_action(snapshot, diagnosis))
+        return await self.act(seen) if act else seen
+
+    async def act(self, seen: Pass) -> Pass:
+        """Execute the action ``seen`` planned (if any and not run yet): ``step(act=False)``,
+        then ``act``, is ``step()`` with a chance for the caller to look in between."""
+        plan, snapshot = seen.plan, seen.snapshot
+        if plan.action is None or seen.done is not None or seen.refused is not None:
+            return seen
         try:
             done = await self._executor.execute(plan.action, snapshot)
         except (Refused, MysqlError) as exc:
             log.info("group action not taken", action=plan.action.kind.value, reason=str(exc))
-            return Pass(snapshot, diagnosis, plan, refused=str(exc))
+            return Pass(snapshot, seen.diagnosis, plan, refused=str(exc))
         log.info("group action done", action=plan.action.kind.value, result=done)
-        return Pass(snapshot, diagnosis, plan, done=done)
+        return Pass(snapshot, seen.diagnosis, plan, done=done)

@@ -6,6 +6,7 @@ Contract:
     instance that is down costs at most the connect timeout.
   * An instance that cannot be reached or answers with an error becomes
     :func:`~.model.unreachable` (the null object); nothing here raises for one bad instance.
+    A target known not to run (``Target.running`` False) is unreachable without a connection.
   * Read-only: only ``SELECT`` statements run; observing creates no GTIDs.
 """
 
@@ -39,11 +40,14 @@ class Target:
 
     ``group_address`` is Group Replication's local address for the instance: ``host:33061``
     with the XCOM communication stack (pods), or ``host:<admin port>`` with the MYSQL stack.
+    ``running`` False says the caller knows the server is not running (e.g. its pod does not
+    exist or has no IP yet): it is not contacted and is observed as unreachable.
     """
 
     index: int
     endpoint: Endpoint
     group_address: str = ""
+    running: bool = True
 
     @property
     def address(self) -> str:
@@ -69,6 +73,8 @@ def _member(row: GroupMember) -> Member:
 async def observe_instance(target: Target, credentials: Credentials, *, connect_timeout: float = 3.0,
                            read_timeout: float = 10.0) -> Instance:
     """What one instance says about itself and its group, or the null instance."""
+    if not target.running:
+        return unreachable(target.index, target.address)
     try:
         session = await connect(target.endpoint, credentials, connect_timeout=connect_timeout,
                                 read_timeout=read_timeout)

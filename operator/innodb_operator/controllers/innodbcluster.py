@@ -15,8 +15,14 @@ Contract (level-triggered; the pass never asks which event woke it):
      an invalid spec: no existing child is changed (changes are dry-run first),
      ``SpecValid=False`` with reason ``RejectedByAPIServer`` and the server's message, and
      the pass waits for the next poll without raising.
-  4. Compute the status; write ``/status`` only when it differs from the stored one.
-  5. Ask to be looked at again after the poll interval while the cluster exists.
+  4. With a valid spec whose children were applied, run one pass of the group engine over
+     the server pods in the cache (:mod:`.group`): at most one group action, metadata and
+     router account upkeep when membership changed, Events for actions and for what a person
+     must act on. MySQL trouble never raises out of the pass.
+  5. Compute the status (membership from the engine's snapshot); write ``/status`` only when
+     it differs from the stored one.
+  6. Ask to be looked at again: soon (about 2 s) while the group has something to do, else
+     after the poll interval, while the cluster exists.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from innodb_api.validation import FieldError, validate_cluster
 from innodb_operator.builders import REQUIRED_PASSWORD_KEYS, cronjob_names, desired_children, private_secret_name
 from innodb_operator.builders.status import Observed, compute_status
 from innodb_operator.controllers.children import ChildApplier, Rejected
+from innodb_operator.controllers.group import FAST_REQUEUE_SECONDS, GroupDriver, Outcome
 from innodb_operator.controllers.kinds import INNODBCLUSTERS
 from innodb_operator.controllers.runner import Result
 from innodb_operator.kube import errors, resources
@@ -88,10 +95,13 @@ class InnoDBClusterReconciler:
     def __init__(
         self, client: KubeClient, clusters: ObjectReader, children: Mapping[str, ObjectReader], *,
         events: EventRecorder, poll_seconds: float, operator_image: str,
+        pods: ObjectReader | None = None, group: GroupDriver | None = None,
     ) -> None:
         self._client = client
         self._clusters = clusters
         self._children = children
+        self._pods = pods
+        self._group = group or GroupDriver()
         self._events = events
         self._poll = poll_seconds
         self._operator_image = operator_image
@@ -101,22 +111,31 @@ class InnoDBClusterReconciler:
         namespace, _, name = key.partition("/")
         obj = self._clusters.get(namespace, name)
         if obj is None or obj["metadata"].get("deletionTimestamp"):
+            self._group.forget(key)
             return Result()
         cluster = Cluster.from_object(obj)
+        previous = obj.get("status") or {}
         user_secret = await self._read_user_secret(namespace, cluster.spec.secret_name)
         problems = validate_cluster(dict(obj.get("spec") or {}), secret=user_secret)
+        outcome: Outcome | None = None
         if problems:
             log.info("spec invalid; children left as they are", problems=[p.field for p in problems])
         else:
-            problems = await self._apply_children(obj, cluster)
+            passwords = await self._passwords(namespace, name)
+            problems = await self._apply_children(obj, cluster, passwords)
             if problems:
                 log.info("the API server rejected a child; children left as they are",
                          child=problems[0].field, error=problems[0].message)
+            else:
+                pods = self._pods.list(namespace) if self._pods is not None else []
+                outcome = await self._group.drive(cluster, pods, passwords, previous, poll=self._poll)
+                for notice in outcome.events if outcome is not None else ():
+                    await self._events.emit(obj, notice.type, notice.reason, notice.message)
         observed = Observed(
             statefulset=self._children["StatefulSet"].get(namespace, name),
             router=self._children["Deployment"].get(namespace, f"{name}-router"),
+            group=outcome.status if outcome is not None else None,
         )
-        previous = obj.get("status") or {}
         status = compute_status(cluster, problems, observed, previous, now_rfc3339())
         if status != previous:
             try:
@@ -125,6 +144,10 @@ class InnoDBClusterReconciler:
                 return Result()
             log.info("status updated", state=status["cluster"]["status"])
             await self._announce_validity(obj, previous, status)
+        if outcome is not None:
+            return Result(requeue_after=outcome.requeue_after)
+        if not problems:  # the group pass could not run: look again soon
+            return Result(requeue_after=min(self._poll, FAST_REQUEUE_SECONDS))
         return Result(requeue_after=self._poll)
 
     async def _read_user_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -155,11 +178,11 @@ class InnoDBClusterReconciler:
             log.info("generating internal passwords", child=secret_name, keys=missing)
         return {key: stored.get(key) or secrets.token_urlsafe(24) for key in REQUIRED_PASSWORD_KEYS}
 
-    async def _apply_children(self, obj: Mapping[str, Any], cluster: Cluster) -> list[FieldError]:
+    async def _apply_children(self, obj: Mapping[str, Any], cluster: Cluster,
+                              passwords: Mapping[str, str]) -> list[FieldError]:
         """Apply what differs; the API server's rejection as a problem (then no existing child changed)."""
         namespace = cluster.namespace
-        wanted = desired_children(cluster, passwords=await self._passwords(namespace, cluster.name),
-                                  operator_image=self._operator_image)
+        wanted = desired_children(cluster, passwords=passwords, operator_image=self._operator_image)
         children = [(CHILD_TYPES[child["kind"]], child,
                      self._children[child["kind"]].get(namespace, child["metadata"]["name"])) for child in wanted]
         try:

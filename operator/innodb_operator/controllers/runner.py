@@ -203,3 +203,21 @@ def enqueue_owner(queue: RateLimitingQueue[str], owner_kind: str, owner_group: s
 
     return on_any, on_update, on_any
 
+
+
+def enqueue_labelled(queue: RateLimitingQueue[str], label: str) -> tuple[Handler, Handler, Handler]:
+    """Handlers for objects that name their cluster in ``label`` (e.g. pods, owned by a
+    StatefulSet): an event enqueues ``<namespace>/<label value>``. Resyncs are skipped."""
+
+    def on_any(obj: Any) -> None:
+        meta = obj.get("metadata") or {}
+        owner = (meta.get("labels") or {}).get(label)
+        if owner and meta.get("namespace"):
+            queue.add(f"{meta['namespace']}/{owner}")
+
+    def on_update(old: Any, new: Any) -> None:
+        if old["metadata"].get("resourceVersion") == new["metadata"].get("resourceVersion"):
+            return
+        on_any(new)
+
+    return on_any, on_update, on_any

@@ -1,0 +1,194 @@
+"""The node agent behaves as kubelet does, seen through the real API server and controllers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from typing import Any
+
+from e2e.conftest import apply, create_namespace, pod, server_image, shell_container
+from harness.localenv import LocalEnv
+from harness.waiting import wait_until
+
+LOOP = "while :; do sleep 0.2; done"
+
+
+def pod_obj(env: LocalEnv, namespace: str, name: str) -> dict[str, Any] | None:
+    result = env.kubectl("get", "pod", "-n", namespace, name, "-o", "json", check=False)
+    if result.returncode != 0:
+        return None
+    import json
+    return dict(json.loads(result.stdout))
+
+
+def container_status(env: LocalEnv, namespace: str, name: str, container: str) -> dict[str, Any]:
+    obj = pod_obj(env, namespace, name) or {}
+    statuses = (obj.get("status") or {}).get("containerStatuses") or []
+    return next((s for s in statuses if s["name"] == container), {})
+
+
+def is_ready(env: LocalEnv, namespace: str, name: str) -> bool:
+    obj = pod_obj(env, namespace, name) or {}
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def in_container(env: LocalEnv, namespace: str, name: str, container: str, *command: str) -> str:
+    pid = env.container_pid(namespace, name, container)
+    result = subprocess.run(["nsenter", "-t", str(pid), "-m", "-r", "-w", "--", *command],
+                            capture_output=True, text=True, check=True)
+    return result.stdout
+
+
+def test_init_containers_run_first_in_order(env: LocalEnv, namespace: str) -> None:
+    apply(env, namespace, pod(
+        "ordered",
+        shell_container("main", f"cat /work/order; echo main >> /work/order; {LOOP}",
+                        volumeMounts=[{"name": "work", "mountPath": "/work"}]),
+        initContainers=[
+            shell_container("first", "echo first >> /work/order",
+                            volumeMounts=[{"name": "work", "mountPath": "/work"}]),
+            shell_container("second", "echo second >> /work/order",
+                            volumeMounts=[{"name": "work", "mountPath": "/work"}]),
+        ],
+        volumes=[{"name": "work", "emptyDir": {}}]))
+    wait_until(lambda: container_status(env, namespace, "ordered", "main").get("state", {}).get("running"), 60,
+               message="the main container to run")
+    assert in_container(env, namespace, "ordered", "main", "cat", "/work/order").split() == ["first", "second", "main"]
+    obj = pod_obj(env, namespace, "ordered")
+    assert obj is not None
+    inits = obj["status"]["initContainerStatuses"]
+    assert [s["state"]["terminated"]["reason"] for s in inits] == ["Completed", "Completed"]
+    assert inits[1]["state"]["terminated"]["finishedAt"] <= obj["status"]["containerStatuses"][0]["state"][
+        "running"]["startedAt"]
+
+
+def test_a_changed_configmap_shows_in_the_mounted_file(env: LocalEnv, namespace: str) -> None:
+    apply(env, namespace, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"},
+                           "data": {"greeting": "hello"}},
+          pod("reader", shell_container("main", LOOP, volumeMounts=[{"name": "cfg", "mountPath": "/cfg"}]),
+              volumes=[{"name": "cfg", "configMap": {"name": "settings"}}]))
+    wait_until(lambda: container_status(env, namespace, "reader", "main").get("state", {}).get("running"), 60,
+               message="the container to run")
+    assert in_container(env, namespace, "reader", "main", "cat", "/cfg/greeting") == "hello"
+    env.kubectl("patch", "configmap", "-n", namespace, "settings", "-p", '{"data":{"greeting":"changed"}}')
+    wait_until(lambda: in_container(env, namespace, "reader", "main", "cat", "/cfg/greeting") == "changed", 30,
+               message="the new ConfigMap value in the mounted file")
+
+
+def ready_endpoints(env: LocalEnv, namespace: str, service: str) -> list[str]:
+    slices = env.get("endpointslices", "-n", namespace, "-l", f"kubernetes.io/service-name={service}")["items"]
+    return [a for s in slices for e in s.get("endpoints") or [] if (e.get("conditions") or {}).get("ready")
+            for a in e["addresses"]]
+
+
+def test_a_failing_readiness_probe_takes_the_pod_out_of_its_service(env: LocalEnv, namespace: str) -> None:
+    readiness = {"exec": {"command": ["test", "-f", "/tmp/ready"]}, "periodSeconds": 1, "failureThreshold": 1}
+    apply(env, namespace,
+          pod("web", shell_container("main", f"touch /tmp/ready; {LOOP}", readinessProbe=readiness)),
+          {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+           "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}})
+    wait_until(lambda: is_ready(env, namespace, "web"), 60, message="the pod to become Ready")
+    ip = (pod_obj(env, namespace, "web") or {})["status"]["podIP"]
+    wait_until(lambda: ready_endpoints(env, namespace, "web") == [ip], 30, message="the pod among the endpoints")
+
+    in_container(env, namespace, "web", "main", "rm", "/tmp/ready")
+    wait_until(lambda: not is_ready(env, namespace, "web"), 30, message="the pod to become NotReady")
+    wait_until(lambda: ready_endpoints(env, namespace, "web") == [], 30, message="the pod out of the endpoints")
+    assert container_status(env, namespace, "web", "main")["state"].get("running"), "NotReady, but still running"
+
+
+def test_a_killed_process_is_restarted_and_counted(env: LocalEnv, namespace: str) -> None:
+    apply(env, namespace, pod("crashy", shell_container("main", LOOP)))
+    wait_until(lambda: container_status(env, namespace, "crashy", "main").get("state", {}).get("running"), 60,
+               message="the container to run")
+    first = env.container_pid(namespace, "crashy", "main")
+    os.kill(first, signal.SIGKILL)
+    wait_until(lambda: container_status(env, namespace, "crashy", "main").get("restartCount") == 1
+               and container_status(env, namespace, "crashy", "main")["state"].get("running"), 30,
+               message="restartCount 1 and running again")
+    status = container_status(env, namespace, "crashy", "main")
+    assert status["lastState"]["terminated"]["exitCode"] == 137, status
+    assert env.container_pid(namespace, "crashy", "main") != first
+
+
+def _delete_and_time(env: LocalEnv, namespace: str, name: str) -> float:
+    started = time.monotonic()
+    env.kubectl("delete", "pod", "-n", namespace, name, "--wait=false")
+    wait_until(lambda: pod_obj(env, namespace, name) is None, 60, interval=0.1, message=f"{name} to be gone")
+    return time.monotonic() - started
+
+
+def test_deleting_a_pod_sends_sigterm_and_honours_the_grace_period(env: LocalEnv, namespace: str) -> None:
+    graceful = shell_container("main", "trap 'echo got SIGTERM; sleep 2; echo cleaned up; exit 0' TERM; "
+                               "while :; do sleep 0.2 & wait $!; done")
+    stubborn = shell_container("main", "trap 'echo ignoring SIGTERM' TERM; while :; do sleep 0.2 & wait $!; done")
+    apply(env, namespace, pod("graceful", graceful, terminationGracePeriodSeconds=30),
+          pod("stubborn", stubborn, terminationGracePeriodSeconds=3))
+    for name in ("graceful", "stubborn"):
+        wait_until(lambda n=name: container_status(env, namespace, n, "main").get("state", {}).get("running"), 60,
+                   message=f"{name} to run")
+    graceful_took = _delete_and_time(env, namespace, "graceful")
+    log = env.container_log(namespace, "graceful", "main")
+    assert "got SIGTERM" in log and "cleaned up" in log, log
+    assert 2.0 <= graceful_took < 30, f"a process that exits 2 s after SIGTERM was gone after {graceful_took:.1f}s"
+
+    stubborn_took = _delete_and_time(env, namespace, "stubborn")
+    assert "ignoring SIGTERM" in env.container_log(namespace, "stubborn", "main")
+    assert 3.0 <= stubborn_took < 15, f"grace 3 s: SIGKILL expected after 3 s, gone after {stubborn_took:.1f}s"
+    print(f"\nexits 2 s after SIGTERM: gone after {graceful_took:.1f}s; "
+          f"ignores SIGTERM with grace 3 s: gone after {stubborn_took:.1f}s")
+
+
+def test_claim_data_survives_the_pod_and_returns_with_the_recreated_statefulset_pod(
+        env: LocalEnv, namespace: str) -> None:
+    script = f"[ -f /data/first-boot ] || date +%s%N > /data/first-boot; {LOOP}"
+    apply(env, namespace, {
+        "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "keeper"},
+        "spec": {"serviceName": "keeper", "replicas": 1, "selector": {"matchLabels": {"app": "keeper"}},
+                 "template": {"metadata": {"labels": {"app": "keeper"}}, "spec": {
+                     "terminationGracePeriodSeconds": 1,
+                     "containers": [shell_container("main", script,
+                                                    volumeMounts=[{"name": "data", "mountPath": "/data"}])]}},
+                 "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+                     "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}})
+
+    def running_uid() -> str | None:
+        obj = pod_obj(env, namespace, "keeper-0")
+        if obj and container_status(env, namespace, "keeper-0", "main").get("state", {}).get("running"):
+            return str(obj["metadata"]["uid"])
+        return None
+
+    wait_until(running_uid, 90, message="keeper-0 to run")
+    first_uid = running_uid()
+    stamp = in_container(env, namespace, "keeper-0", "main", "cat", "/data/first-boot")
+    env.kubectl("delete", "pod", "-n", namespace, "keeper-0")
+    wait_until(lambda: running_uid() not in (None, first_uid), 90, message="the StatefulSet to recreate keeper-0")
+    assert in_container(env, namespace, "keeper-0", "main", "cat", "/data/first-boot") == stamp
+
+
+def test_an_image_the_agent_cannot_run_is_a_clear_error_on_the_pod(env: LocalEnv, namespace: str) -> None:
+    apply(env, namespace, pod("foreign", {"name": "main", "image": "docker.io/library/nginx:1.27"}))
+
+    def waiting() -> dict[str, Any]:
+        return dict(container_status(env, namespace, "foreign", "main").get("state", {}).get("waiting") or {})
+
+    wait_until(lambda: waiting().get("reason") == "ErrImagePull", 60, message="ErrImagePull on the pod")
+    assert "nginx" in waiting()["message"] and "cannot run image" in waiting()["message"]
+
+
+def test_teardown_leaves_no_process_mount_namespace_or_address(tmp_path_factory: Any) -> None:
+    workdir = tmp_path_factory.mktemp("teardown")
+    with LocalEnv.start(workdir, nodes=1, stop_grace=5) as local:
+        create_namespace(local, "t")
+        apply(local, "t", pod("server", shell_container("main", LOOP)),
+              pod("mysqld", {"name": "mysqld", "image": server_image(), "command": ["mysqld", "--help"]},
+                  restartPolicy="Never"))
+        wait_until(lambda: container_status(local, "t", "server", "main").get("state", {}).get("running"), 60,
+                   message="the pod to run")
+        assert local.leftovers(), "a running environment must show its processes and namespaces"
+        tag = local.tag
+    from harness.localenv import leftovers
+    assert leftovers(workdir, tag) == []

@@ -1,0 +1,371 @@
+"""The whole product on this machine: control plane, node agents, operator and a cluster via Helm.
+
+    ./dev/up            # set up what is missing, start everything, install the journey, wait ONLINE
+    ./dev/down          # stop it (data kept: the next ./dev/up brings the same cluster back)
+    ./dev/down --wipe   # stop it and delete its data
+
+In tests: ``with LocalEnv.start(workdir) as env: ...`` gives a running control plane and
+node agents (nothing installed); :func:`install_operator` / :func:`install_cluster` do the
+journey's Helm steps. Teardown stops the agent (every pod gets SIGTERM), then the control
+plane, and :meth:`LocalEnv.leftovers` says what, if anything, stayed behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness import toolchain
+from harness.controlplane import ControlPlane
+from harness.nodeagent import addons, network
+from harness.nodeagent.pods import pid_file
+from harness.waiting import wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_DIR = REPO / ".localenv"
+OPERATOR_NS, OPERATOR_RELEASE = "mysql-operator", "mysql-operator"
+CLUSTER_NS, CLUSTER_RELEASE = "mysql-cluster", "mycluster"
+
+
+def _say(message: str) -> None:
+    print(f"[localenv] {message}", flush=True)
+
+
+@dataclass
+class LocalEnv:
+    workdir: Path
+    cp: ControlPlane
+    agent: subprocess.Popen[bytes]
+    tag: str
+
+    @classmethod
+    @contextlib.contextmanager
+    def start(cls, workdir: Path, *, nodes: int = 3, stop_grace: float = 30.0) -> Iterator[LocalEnv]:
+        """Start the control plane and one agent process serving ``nodes`` Nodes; stop both on exit."""
+        workdir.mkdir(parents=True, exist_ok=True)
+        tag = secrets.token_hex(2)
+        with ControlPlane.start(workdir / "controlplane") as cp:
+            state = workdir / "agent"
+            (state / "agent.json").unlink(missing_ok=True)
+            log = open(workdir / "node-agent.log", "ab")  # noqa: SIM115 - closed below
+            env = {**os.environ, "PYTHONPATH": str(REPO / "tests")}
+            agent = subprocess.Popen(
+                [sys.executable, "-m", "harness.nodeagent", "--kubeconfig", str(cp.kubeconfig),
+                 "--state-dir", str(state), "--tag", tag, "--stop-grace", str(stop_grace),
+                 "--nodes", ",".join(f"node-{i}" for i in range(1, nodes + 1))],
+                stdout=log, stderr=subprocess.STDOUT, env=env)
+            self = cls(workdir, cp, agent, tag)
+            try:
+                wait_until(lambda: (state / "agent.json").exists() or agent.poll() is not None, 60,
+                           message="the node agent to register its nodes")
+                if agent.poll() is not None:
+                    raise RuntimeError(f"the node agent exited: {self.agent_log()[-2000:]}")
+                _say(f"node agent up: {nodes} nodes (log {workdir / 'node-agent.log'})")
+                yield self
+            finally:
+                self.stop_agent()
+                log.close()
+
+    # --- handles -------------------------------------------------------------------------
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.cp.kubeconfig
+
+    @property
+    def state(self) -> Path:
+        return self.workdir / "agent"
+
+    def agent_info(self) -> dict[str, Any]:
+        return dict(json.loads((self.state / "agent.json").read_text()))
+
+    def agent_log(self) -> str:
+        return (self.workdir / "node-agent.log").read_text(errors="replace")
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
+                timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return _run([str(toolchain.binaries().kubectl), "--kubeconfig", str(self.kubeconfig), *args],
+                    input=input, check=check, timeout=timeout)
+
+    def get(self, *args: str) -> Any:
+        return json.loads(self.kubectl("get", *args, "-o", "json").stdout)
+
+    def helm(self, *args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return _run([str(toolchain.binaries().helm), "--kubeconfig", str(self.kubeconfig), *args],
+                    check=check, timeout=timeout)
+
+    def service_address(self, namespace: str, name: str) -> str:
+        """The host-side loopback address of a ClusterIP Service (ports as the Service's)."""
+        cluster_ip = self.get("service", "-n", namespace, name)["spec"]["clusterIP"]
+        return addons.host_address(cluster_ip, int(self.agent_info()["service_octet"]))
+
+    def container_pid(self, namespace: str, pod: str, container: str) -> int:
+        path = pid_file(self.state, namespace, pod, container)
+        if path is None:
+            raise LookupError(f"no running container {container} in {namespace}/{pod}")
+        return int(path.read_text())
+
+    def container_log(self, namespace: str, pod: str, container: str) -> str:
+        logs = sorted((self.state / "logs" / namespace).glob(f"{pod}-*/{container}.log"),
+                      key=lambda p: p.stat().st_mtime)
+        return logs[-1].read_text(errors="replace") if logs else ""
+
+    # --- teardown -------------------------------------------------------------------------
+
+    def stop_agent(self, timeout: float = 120) -> None:
+        if self.agent.poll() is None:
+            self.agent.send_signal(signal.SIGTERM)
+            try:
+                self.agent.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.agent.kill()
+                self.agent.wait()
+        network.cleanup(self.tag)
+
+    def leftovers(self) -> list[str]:
+        """Processes, mounts, namespaces, links and addresses of this environment still around."""
+        return leftovers(self.workdir, self.tag)
+
+
+def leftovers(workdir: Path, tag: str) -> list[str]:
+    found = network.leftovers(tag)
+    marker = str(workdir)
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            root = os.readlink(proc / "root")
+        except OSError:
+            continue
+        if marker in cmdline or marker in root:
+            found.append(f"process {proc.name}: {cmdline[:120]}")
+    mounts = Path("/proc/self/mountinfo").read_text()
+    found += [f"mount {line.split()[4]}" for line in mounts.splitlines() if marker in line]
+    addresses = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True).stdout
+    found += [f"address {line}" for line in addresses.splitlines() if f"ioc{tag}" in line]
+    return found
+
+
+def _run(argv: list[str], *, input: str | None = None, check: bool = True,
+         timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[:1] + argv[3:])} failed ({result.returncode}): "
+                           f"{result.stderr.strip() or result.stdout.strip()}")
+    return result
+
+
+# --- the journey's Helm steps -----------------------------------------------------------------
+
+def install_operator(env: LocalEnv, *, extra: tuple[str, ...] = ()) -> None:
+    env.helm("upgrade", "--install", OPERATOR_RELEASE, str(REPO / "charts" / "mysql-operator"),
+             "-n", OPERATOR_NS, "--create-namespace", "--set", "pollSeconds=10", *extra)
+
+
+def journey_values(password: str) -> str:
+    return json.dumps({
+        "credentials": {"root": {"user": "root", "password": password, "host": "%"}},
+        "serverConfig": {"mycnf": "[mysqld]\nmax_connections=300\n"},
+        "tls": {"useSelfSigned": True},
+    }, indent=2)
+
+
+def install_cluster(env: LocalEnv, password: str, *, extra: tuple[str, ...] = ()) -> Path:
+    values = env.workdir / "values.yaml"
+    values.write_text(journey_values(password))
+    values.chmod(0o600)
+    env.helm("upgrade", "--install", CLUSTER_RELEASE, str(REPO / "charts" / "mysql-innodbcluster"),
+             "-n", CLUSTER_NS, "--create-namespace", "-f", str(values), *extra)
+    return values
+
+
+def cluster_summary(env: LocalEnv, namespace: str = CLUSTER_NS, name: str = CLUSTER_RELEASE) -> str:
+    pods = env.get("pods", "-n", namespace).get("items", [])
+    parts = []
+    for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
+        statuses = (pod.get("status") or {}).get("containerStatuses") or []
+        ready = sum(1 for s in statuses if s.get("ready"))
+        restarts = sum(int(s.get("restartCount", 0)) for s in statuses)
+        phase = (pod.get("status") or {}).get("phase", "?")
+        restarted = f" r{restarts}" if restarts else ""
+        parts.append(f"{pod['metadata']['name']} {phase} {ready}/{len(statuses)}{restarted}")
+    ic = env.kubectl("get", "innodbcluster", "-n", namespace, name, "--no-headers", "-o",
+                     "custom-columns=S:.status.cluster.status,O:.status.cluster.onlineInstances", check=False)
+    return f"cluster: {' '.join(ic.stdout.split()) or '-'} | pods: {', '.join(parts) or '-'}"
+
+
+def cluster_status(env: LocalEnv, namespace: str = CLUSTER_NS, name: str = CLUSTER_RELEASE) -> dict[str, Any]:
+    obj = env.get("innodbcluster", "-n", namespace, name)
+    return dict(obj.get("status") or {})
+
+
+def router_ready(env: LocalEnv, namespace: str = CLUSTER_NS, name: str = CLUSTER_RELEASE) -> int:
+    deployment = env.get("deployment", "-n", namespace, f"{name}-router")
+    return int((deployment.get("status") or {}).get("readyReplicas") or 0)
+
+
+def wait_online(env: LocalEnv, *, instances: int = 3, routers: int = 1, timeout: float = 900,
+                namespace: str = CLUSTER_NS, name: str = CLUSTER_RELEASE, progress: bool = True) -> float:
+    """Wait until the cluster reports ONLINE with ``instances`` members and ``routers`` ready routers."""
+    started = time.monotonic()
+    last = ""
+
+    def done() -> bool:
+        nonlocal last
+        summary = cluster_summary(env, namespace, name)
+        if progress and summary != last:
+            _say(f"{time.monotonic() - started:5.0f}s {summary}")
+            last = summary
+        status = cluster_status(env, namespace, name)
+        cluster = status.get("cluster") or {}
+        online = sum(1 for m in cluster.get("members") or [] if m.get("state") == "ONLINE")
+        return (cluster.get("status") == "ONLINE" and online >= instances
+                and router_ready(env, namespace, name) >= routers)
+
+    wait_until(done, timeout, interval=2.0, message=f"{namespace}/{name} ONLINE with {instances} members")
+    return time.monotonic() - started
+
+
+def sql(host: str, port: int, password: str, statement: str, *, user: str = "root") -> list[tuple[Any, ...]]:
+    import mysql.connector
+
+    conn = mysql.connector.connect(host=host, port=port, user=user, password=password,
+                                   connection_timeout=5, ssl_disabled=False)
+    try:
+        cursor = conn.cursor()
+        cursor.execute(statement)
+        return list(cursor.fetchall())  # type: ignore[arg-type]
+    finally:
+        conn.close()
+
+
+# --- the developer command ------------------------------------------------------------------------
+
+def _password(workdir: Path) -> str:
+    path = workdir / "root-password"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(12))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _print_connection(env: LocalEnv, password_file: Path) -> None:
+    router = env.service_address(CLUSTER_NS, CLUSTER_RELEASE)
+    kubectl = toolchain.binaries().kubectl
+    print(f"""
+InnoDB Cluster {CLUSTER_NS}/{CLUSTER_RELEASE} is ONLINE. Connect through MySQL Router:
+  read-write:  ./dev/mysql -h {router} -P 6446 -u root -p"$(cat {password_file})"
+  read-only:   ./dev/mysql -h {router} -P 6447 -u root -p"$(cat {password_file})"
+  (the Service {CLUSTER_RELEASE}.{CLUSTER_NS} is served on the host at {router}; ./dev/mysql is
+   the MySQL client from the same MySQL build as the servers)
+kubectl:
+  export KUBECONFIG={env.kubeconfig}
+  alias kubectl={kubectl}
+  kubectl get innodbcluster -n {CLUSTER_NS}
+  kubectl get pods -n {CLUSTER_NS} -o wide
+Logs: containers in {env.state / 'logs'}, node agent {env.workdir / 'node-agent.log'},
+      control plane {env.cp.workdir / 'logs'}.
+Stop with Ctrl-C or ./dev/down (data kept; ./dev/down --wipe deletes it).
+""", flush=True)
+
+
+def up(workdir: Path) -> int:
+    pidfile = workdir / "localenv.pid"
+    if pidfile.exists() and _alive(int(pidfile.read_text() or 0)):
+        _say(f"already running (pid {pidfile.read_text()}); stop it with ./dev/down")
+        return 1
+    started = time.monotonic()
+    workdir.mkdir(parents=True, exist_ok=True)
+    pidfile.write_text(str(os.getpid()))
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with LocalEnv.start(workdir) as env:
+            password = _password(workdir)
+            _say("installing the operator: helm upgrade --install mysql-operator charts/mysql-operator "
+                 f"-n {OPERATOR_NS} --create-namespace")
+            install_operator(env)
+            _say("installing the cluster: helm upgrade --install mycluster charts/mysql-innodbcluster "
+                 f"-n {CLUSTER_NS} --create-namespace -f {workdir / 'values.yaml'}")
+            install_cluster(env, password)
+            wait_online(env)
+            router = env.service_address(CLUSTER_NS, CLUSTER_RELEASE)
+            wait_until(lambda: _hostname_via(router, password), 120, interval=1.0,
+                       message="SELECT @@hostname through the router's RW port")
+            host = _hostname_via(router, password)
+            _say(f"SELECT @@hostname through the router (RW, {router}:6446) -> {host}")
+            _say(f"ready in {time.monotonic() - started:.0f}s")
+            _print_connection(env, workdir / "root-password")
+            with contextlib.suppress(KeyboardInterrupt):
+                signal.pause()
+            _say(f"stopping (data kept in {workdir})")
+    except KeyboardInterrupt:
+        _say(f"interrupted; stopped (data kept in {workdir})")
+    finally:
+        pidfile.unlink(missing_ok=True)
+    return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _hostname_via(router: str, password: str) -> str | None:
+    try:
+        return str(sql(router, 6446, password, "SELECT @@hostname")[0][0])
+    except Exception:
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, ValueError):
+        return False
+    return pid > 0
+
+
+def down(workdir: Path, *, wipe: bool) -> int:
+    pidfile = workdir / "localenv.pid"
+    pid = int(pidfile.read_text() or 0) if pidfile.exists() else 0
+    if pid and _alive(pid):
+        _say(f"stopping the local environment (pid {pid})")
+        os.kill(pid, signal.SIGTERM)
+        wait_until(lambda: not _alive(pid), 180, interval=0.5, message="the local environment to stop")
+    info = workdir / "agent" / "agent.json"
+    if info.exists():
+        network.cleanup(json.loads(info.read_text())["tag"])
+    if wipe and workdir.exists():
+        shutil.rmtree(workdir)
+        _say(f"deleted {workdir}")
+    _say("stopped")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m harness.localenv")
+    parser.add_argument("command", choices=["up", "down"])
+    parser.add_argument("--dir", type=Path, default=DEFAULT_DIR)
+    parser.add_argument("--wipe", action="store_true", help="down: also delete the data")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print("the local environment needs root (network namespaces, mounts, chroot)", file=sys.stderr)
+        return 1
+    return up(args.dir) if args.command == "up" else down(args.dir, wipe=args.wipe)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

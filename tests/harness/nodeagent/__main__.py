@@ -1,0 +1,5 @@
+import sys
+
+from harness.nodeagent.node import main
+
+sys.exit(main())

@@ -1,0 +1,180 @@
+"""Start one container as a local process, and run commands inside a running one.
+
+A container is: the pod's network namespace (shared by its containers, like a pause
+container's), a private mount, UTS and IPC namespace of its own, a copy-on-write view of the
+image's root filesystem (overlayfs over the MySQL root; upper layer per container), the pod's
+volumes bind-mounted at their ``mountPath``, the cluster's hosts file at ``/etc/hosts``, then
+``chroot`` into it as the pod's ``runAsUser``/``runAsGroup``. Host-filesystem images (the
+operator) get the same namespaces and mounts, plus a private ``/run``, without the overlay.
+
+The start script is generated per start, holds no secret (the container's environment is
+passed to the process, never put on a command line) and is kept beside the logs.
+Mounts live only in the container's private mount namespace: when its last process exits,
+they are gone, so nothing is ever left mounted on the host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.nodeagent.images import IMAGE_PATH, Image
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: Path
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Everything needed to start one container process."""
+
+    image: Image
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    mounts: tuple[Mount, ...]
+    netns: str
+    hostname: str
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+    workdir: Path            # per-container state: upper/, work/, merged/, logs
+    hosts_file: Path
+    working_dir: str = ""
+
+
+def resolve_in_root(root: Path, path: str) -> str:
+    """``path`` with every symlink resolved inside ``root`` (as a container runtime does).
+
+    An absolute link (the image's ``/var/run -> /run``) points into the image, never at the
+    host; the result is absolute within the root.
+    """
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    resolved: list[str] = []
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        candidate = root.joinpath(*resolved, part)
+        if candidate.is_symlink():
+            hops += 1
+            if hops > 40:
+                raise OSError(f"too many symlinks resolving {path} in {root}")
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                resolved = []
+            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+            continue
+        resolved.append(part)
+    return "/" + "/".join(resolved)
+
+
+def start_script(spec: Spec) -> str:
+    q = shlex.quote
+    lines = ["set -eu", f"/usr/bin/hostname {q(spec.hostname)}"]
+    if spec.image.rootfs is not None:
+        root = spec.workdir / "merged"
+        upper, work = spec.workdir / "upper", spec.workdir / "work"
+        lines.append(f"/usr/bin/mount -t overlay overlay -o lowerdir={q(str(spec.image.rootfs))},"
+                     f"upperdir={q(str(upper))},workdir={q(str(work))} {q(str(root))}")
+        lines += [f"/usr/bin/mount -t proc proc {q(str(root / 'proc'))}",
+                  f"/usr/bin/mount --rbind /dev {q(str(root / 'dev'))}",
+                  f"/usr/bin/mount -t tmpfs -o mode=1777 tmpfs {q(str(root / 'dev/shm'))}"]
+        prefix = str(root)
+    else:
+        lines.append("/usr/bin/mount -t tmpfs -o mode=755 tmpfs /run")
+        prefix = ""
+    mounts = [Mount(spec.hosts_file, "/etc/hosts", read_only=True), *spec.mounts]
+    sources = [q(str(m.source)) for m in mounts]
+    if spec.image.rootfs is None:
+        # On the host's filesystem a mount (say at /tmp) can hide the sources of the next ones:
+        # stage every source on the private /run first.
+        for i, m in enumerate(mounts):
+            stage = f"/run/.agent-stage/{i}"
+            make = f"/usr/bin/mkdir -p {stage}" if m.source.is_dir() else \
+                f"/usr/bin/mkdir -p /run/.agent-stage && /usr/bin/touch {stage}"
+            lines += [make, f"/usr/bin/mount --bind {sources[i]} {stage}"]
+            sources[i] = stage
+    for m, source in zip(mounts, sources, strict=True):
+        inside = resolve_in_root(spec.image.rootfs, m.target) if spec.image.rootfs is not None else m.target
+        target = q(prefix + inside)
+        kind = "-d" if m.source.is_dir() else "-f"
+        make = f"/usr/bin/mkdir -p {target}" if kind == "-d" else \
+            f"/usr/bin/mkdir -p $(/usr/bin/dirname {target}) && /usr/bin/touch {target}"
+        lines.append(f"[ {kind} {target} ] || {{ {make}; }}")
+        lines.append(f"/usr/bin/mount --bind {source} {target}")
+        if m.read_only:
+            lines.append(f"/usr/bin/mount -o remount,bind,ro {target}")
+    groups = ",".join(str(g) for g in (spec.gid, *spec.groups))
+    chdir = ["/usr/bin/env", f"--chdir={spec.working_dir}"] if spec.working_dir else []
+    inner = [*chdir, *spec.argv]
+    lines.append(f"exec /usr/sbin/chroot --userspec={spec.uid}:{spec.gid} --groups={groups} "
+                 f"{q(prefix or '/')} {' '.join(q(a) for a in inner)}")
+    return "\n".join(lines) + "\n"
+
+
+def prepare_root(spec: Spec) -> None:
+    for sub in ("upper", "work", "merged"):
+        (spec.workdir / sub).mkdir(parents=True, exist_ok=True)
+    for path, content, mode in spec.image.files:
+        target = spec.workdir / "upper" / path.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(content)
+        target.chmod(mode)
+
+
+def container_env(spec: Spec) -> dict[str, str]:
+    return {"PATH": IMAGE_PATH, "HOSTNAME": spec.hostname, "HOME": "/", **spec.env}
+
+
+async def start(spec: Spec, log: Path) -> asyncio.subprocess.Process:
+    """Start the container's process; its stdout and stderr go to ``log``."""
+    spec.workdir.mkdir(parents=True, exist_ok=True)
+    if spec.image.rootfs is not None:
+        prepare_root(spec)
+    script = spec.workdir / "start.sh"
+    script.write_text(start_script(spec))
+    argv = ["/usr/bin/nsenter", f"--net=/run/netns/{spec.netns}", "--",
+            "/usr/bin/unshare", "--mount", "--uts", "--ipc", "--propagation", "private", "--",
+            "/bin/sh", str(script)]
+    out = log.open("ab")
+    try:
+        return await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, env=container_env(spec),
+            start_new_session=True)
+    finally:
+        out.close()
+
+
+async def exec_in(pid: int, spec: Spec, command: list[str], timeout: float) -> tuple[int, bytes]:
+    """Run ``command`` inside the running container ``pid`` (as its user); (exit code, output).
+
+    A command that outlives ``timeout`` is killed and counts as failed (exit code -1).
+    """
+    argv = ["/usr/bin/nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-r", "-w",
+            "-S", str(spec.uid), "-G", str(spec.gid), "--", *command]
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT, env=container_env(spec), start_new_session=True)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        _kill_group(proc.pid)
+        await proc.wait()
+        return -1, b"probe timed out"
+    return proc.returncode or 0, out
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, 9)

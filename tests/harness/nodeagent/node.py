@@ -1,0 +1,254 @@
+"""The agent process: Nodes registered and kept alive, their pods run, the add-ons kept current.
+
+One process serves several Nodes (each registered with capacity, labels and a Ready
+condition, its Lease renewed every 10 s as kubelet does) and shares one pod network, one
+hosts file and one Service proxy between them, as a cluster's nodes share DNS and a
+Service network. Pods are picked up by polling the API every half second (small and
+robust; no watch bookkeeping), each bound pod gets a :class:`PodWorker`.
+
+On SIGTERM every pod is stopped (SIGTERM to its processes with a grace capped at
+``--stop-grace``, then SIGKILL), the pod network is removed and the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.nodeagent import addons
+from harness.nodeagent.network import Network
+from harness.nodeagent.pods import PodWorker
+from harness.nodeagent.rest import ApiError, Rest
+
+LEASE_SECONDS = 40
+RENEW_SECONDS = 10
+POLL_SECONDS = 0.5
+
+
+def _micro_now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass
+class NodeContext:
+    """What a pod worker needs from its node and the shared add-ons."""
+
+    name: str
+    rest: Rest
+    network: Network
+    state_dir: Path
+    hosts_file: Path
+    host_ip: str
+    proxy: addons.ServiceProxy
+    service_env: dict[str, str] = field(default_factory=dict)
+
+    def say(self, message: str) -> None:
+        print(f"[node-agent {self.name}] {message}", flush=True)
+
+
+
+def node_object(name: str, host_ip: str) -> dict[str, Any]:
+    capacity = {"cpu": "8", "memory": "16Gi", "pods": "110", "ephemeral-storage": "100Gi"}
+    return {
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": name, "labels": {
+            "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+            "node.kubernetes.io/instance-type": "node-agent"}},
+        "spec": {},
+        "status": {
+            "capacity": capacity, "allocatable": capacity,
+            "addresses": [{"type": "InternalIP", "address": host_ip}, {"type": "Hostname", "address": name}],
+            "nodeInfo": {"kubeletVersion": "v1.36.3-node-agent", "kubeProxyVersion": "", "operatingSystem": "linux",
+                         "architecture": "amd64", "containerRuntimeVersion": "node-agent://1",
+                         "osImage": "node agent (tests/harness/nodeagent)", "kernelVersion": os.uname().release,
+                         "machineID": "", "systemUUID": "", "bootID": ""},
+        },
+    }
+
+
+def _conditions() -> list[dict[str, Any]]:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    fine = [("MemoryPressure", "KubeletHasSufficientMemory"), ("DiskPressure", "KubeletHasNoDiskPressure"),
+            ("PIDPressure", "KubeletHasSufficientPID")]
+    out = [{"type": t, "status": "False", "reason": r, "message": "node agent", "lastHeartbeatTime": stamp,
+            "lastTransitionTime": stamp} for t, r in fine]
+    out.append({"type": "Ready", "status": "True", "reason": "KubeletReady",
+                "message": "node agent is posting ready status", "lastHeartbeatTime": stamp,
+                "lastTransitionTime": stamp})
+    return out
+
+
+class Agent:
+    def __init__(self, kubeconfig: Path, state_dir: Path, tag: str, nodes: list[str], *, stop_grace: float) -> None:
+        self.kubeconfig = kubeconfig
+        self.state_dir = state_dir
+        self.tag = tag
+        self.node_names = nodes
+        self.stop_grace = stop_grace
+        self.network = Network(tag)
+        self.workers: dict[str, PodWorker] = {}
+        self.contexts: dict[str, NodeContext] = {}
+
+    def say(self, message: str) -> None:
+        print(f"[node-agent] {message}", flush=True)
+
+    async def run(self) -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        octet, _lock = addons.claim_loopback_octet(self.tag)
+        self.network.up()
+        try:
+            async with Rest(self.kubeconfig) as rest:
+                api = rest.server.split("://", 1)[1]
+                api_host, api_port = api.rsplit(":", 1)
+                proxy = addons.ServiceProxy(octet, self.network.service_netns, (api_host, int(api_port)), self.say)
+                hosts = addons.HostsFile(self.state_dir / "hosts")
+                provisioner = addons.Provisioner(rest, self.state_dir / "volumes", self.say)
+                kubernetes = await rest.get("/api/v1/namespaces/default/services/kubernetes")
+                service_env = {"KUBERNETES_SERVICE_HOST": kubernetes["spec"]["clusterIP"],
+                               "KUBERNETES_SERVICE_PORT": "443", "KUBERNETES_SERVICE_PORT_HTTPS": "443",
+                               "KUBERNETES_PORT": f"tcp://{kubernetes['spec']['clusterIP']}:443"}
+                for name in self.node_names:
+                    self.contexts[name] = NodeContext(name, rest, self.network, self.state_dir, hosts.path,
+                                                      self.network.gateway, proxy, service_env)
+                    await self._register(rest, name)
+                (self.state_dir / "agent.json").write_text(json.dumps({
+                    "tag": self.tag, "nodes": self.node_names, "pod_subnet": str(self.network.subnet),
+                    "service_octet": octet, "pid": os.getpid()}, indent=2))
+                self.say(f"nodes {', '.join(self.node_names)} ready; pod network {self.network.subnet}; "
+                         f"Services on the host at 127.{octet}.x.y")
+                tasks = [asyncio.create_task(self._leases(rest)),
+                         asyncio.create_task(self._sync_loop(rest, hosts, proxy, provisioner))]
+                await stop.wait()
+                self.say("stopping: every pod gets SIGTERM")
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await self._stop_all()
+                proxy.close()
+        finally:
+            self.network.down()
+            self.say("stopped")
+        return 0
+
+    async def _register(self, rest: Rest, name: str) -> None:
+        body = node_object(name, self.network.gateway)
+        try:
+            await rest.post("/api/v1/nodes", body)
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+        await rest.merge_patch(f"/api/v1/nodes/{name}/status",
+                               {"status": {**body["status"], "conditions": _conditions()}})
+        await self._renew(rest, name)
+
+    async def _renew(self, rest: Rest, name: str) -> None:
+        path = f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{name}"
+        spec = {"holderIdentity": name, "leaseDurationSeconds": LEASE_SECONDS, "renewTime": _micro_now()}
+        if await rest.get_or_none(path) is None:
+            await rest.post("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
+                            {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                             "metadata": {"name": name, "namespace": "kube-node-lease"}, "spec": spec})
+        else:
+            await rest.merge_patch(path, {"spec": spec})
+
+    async def _leases(self, rest: Rest) -> None:
+        last_status = time.monotonic()
+        while True:
+            await asyncio.sleep(RENEW_SECONDS)
+            refresh_status = time.monotonic() - last_status > 60
+            for name in self.node_names:
+                with contextlib.suppress(ApiError, OSError):
+                    await self._renew(rest, name)
+                    if refresh_status:
+                        await rest.merge_patch(f"/api/v1/nodes/{name}/status",
+                                               {"status": {"conditions": _conditions()}})
+            if refresh_status:
+                last_status = time.monotonic()
+
+    async def _sync_loop(self, rest: Rest, hosts: addons.HostsFile, proxy: addons.ServiceProxy,
+                         provisioner: addons.Provisioner) -> None:
+        while True:
+            try:
+                pods = await rest.items("/api/v1/pods")
+                services = await rest.items("/api/v1/services")
+                slices = await rest.items("/apis/discovery.k8s.io/v1/endpointslices")
+                claims = await rest.items("/api/v1/persistentvolumeclaims")
+            except (TimeoutError, ApiError, OSError) as exc:
+                self.say(f"list failed (retrying): {exc}")
+                await asyncio.sleep(1.0)
+                continue
+            self._sync_pods(pods)
+            hosts.update(pods, services, slices)
+            proxy.update(services, slices)
+            await proxy.sync_listeners()
+            await provisioner.sync(claims)
+            await asyncio.sleep(POLL_SECONDS)
+
+    def _sync_pods(self, pods: list[dict[str, Any]]) -> None:
+        seen = set()
+        for pod in pods:
+            node = (pod.get("spec") or {}).get("nodeName")
+            if node not in self.contexts:
+                continue
+            uid = pod["metadata"]["uid"]
+            seen.add(uid)
+            worker = self.workers.get(uid)
+            if worker is None:
+                if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+                    continue
+                worker = PodWorker(self.contexts[node], pod)
+                self.workers[uid] = worker
+                worker.update(pod)
+                worker.task = asyncio.create_task(worker.run(), name=f"pod {pod['metadata']['name']}")
+                worker.task.add_done_callback(self._report_crash)
+            else:
+                worker.update(pod)
+        for uid, worker in list(self.workers.items()):
+            if uid not in seen:
+                if worker.finished:
+                    self.workers.pop(uid)
+                else:
+                    worker.delete_now()
+
+    def _report_crash(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            import traceback
+            self.say(f"{task.get_name()} crashed:\n" + "".join(traceback.format_exception(task.exception())))
+
+    async def _stop_all(self) -> None:
+        for worker in self.workers.values():
+            if not worker.finished:
+                worker.shutdown(self.stop_grace)
+        tasks = [w.task for w in self.workers.values() if w.task is not None]
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m harness.nodeagent", description=__doc__)
+    parser.add_argument("--kubeconfig", type=Path, required=True)
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--tag", required=True, help="short hex id of the environment")
+    parser.add_argument("--nodes", default="node-1,node-2,node-3")
+    parser.add_argument("--stop-grace", type=float, default=30.0)
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print("the node agent needs root (network namespaces, mounts, chroot)", file=sys.stderr)
+        return 1
+    args.state_dir.mkdir(parents=True, exist_ok=True)
+    agent = Agent(args.kubeconfig, args.state_dir, args.tag, [n for n in args.nodes.split(",") if n],
+                  stop_grace=args.stop_grace)
+    return asyncio.run(agent.run())
