@@ -105,6 +105,9 @@ def start_script(spec: Spec) -> str:
                 f"/usr/bin/mkdir -p /run/.agent-stage && /usr/bin/touch {stage}"
             lines += [make, f"/usr/bin/mount --bind {sources[i]} {stage}"]
             sources[i] = stage
+        for i, path in enumerate(spec.image.keep):
+            lines += [f"/usr/bin/mkdir -p /run/.agent-stage/keep-{i}",
+                      f"/usr/bin/mount --bind {q(path)} /run/.agent-stage/keep-{i}"]
     for m, source in zip(mounts, sources, strict=True):
         inside = resolve_in_root(spec.image.rootfs, m.target) if spec.image.rootfs is not None else m.target
         target = q(prefix + inside)
@@ -115,6 +118,9 @@ def start_script(spec: Spec) -> str:
         lines.append(f"/usr/bin/mount --bind {source} {target}")
         if m.read_only:
             lines.append(f"/usr/bin/mount -o remount,bind,ro {target}")
+    for i, path in enumerate(spec.image.keep):  # the image itself, over any volume hiding it (say /tmp)
+        lines += [f"[ -d {q(path)} ] || /usr/bin/mkdir -p {q(path)}",
+                  f"/usr/bin/mount --bind /run/.agent-stage/keep-{i} {q(path)}"]
     groups = ",".join(str(g) for g in (spec.gid, *spec.groups))
     chdir = ["/usr/bin/env", f"--chdir={spec.working_dir}"] if spec.working_dir else []
     inner = [*chdir, *spec.argv]

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from harness import mysqlroot
 
+REPO = Path(__file__).resolve().parents[3]
 IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 ENTRYPOINT_PATH = "/usr/local/bin/agent-router-entrypoint.sh"
 
@@ -72,6 +73,7 @@ class Image:
     cmd: tuple[str, ...] = ()
     user: int | None = 0           # None: honour the pod's runAsUser
     files: tuple[tuple[str, str, int], ...] = ()   # (path, content, mode) added on top of the root
+    keep: tuple[str, ...] = ()     # host paths the image is made of: stay visible whatever is mounted
 
     @property
     def host_root(self) -> bool:
@@ -87,7 +89,8 @@ def resolve(image: str) -> Image:
     repository, tag = _repository(image)
     if repository.endswith("/innodb-operator") or repository == "innodb-operator":
         entry = Path(sys.executable).with_name("innodb-operator")
-        return Image(image, None, (str(entry),), ("run",))
+        keep = tuple(dict.fromkeys(str(Path(p).resolve()) for p in (REPO, sys.prefix, sys.base_prefix)))
+        return Image(image, None, (str(entry),), ("run",), keep=keep)
     if repository.endswith("mysql/community-server") or repository.endswith("mysql/community-router"):
         root = mysqlroot.cached_root()
         if root is None:
