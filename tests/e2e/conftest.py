@@ -67,3 +67,14 @@ def pod(name: str, *containers: dict[str, Any], **spec: Any) -> dict[str, Any]:
 
 def state_path(env: LocalEnv) -> Path:
     return env.state
+
+
+@pytest.fixture(scope="session")
+def operator(env: LocalEnv) -> LocalEnv:
+    """The operator installed with its chart (journey step 1), once per session."""
+    from harness.localenv import OPERATOR_NS, install_operator
+
+    install_operator(env)
+    wait_until(lambda: "1/1" in env.kubectl("get", "deploy", "-n", OPERATOR_NS, "--no-headers").stdout, 180,
+               message="the operator Deployment to be ready")
+    return env

@@ -182,12 +182,14 @@ def journey_values(password: str) -> str:
     }, indent=2)
 
 
-def install_cluster(env: LocalEnv, password: str, *, extra: tuple[str, ...] = ()) -> Path:
-    values = env.workdir / "values.yaml"
+def install_cluster(env: LocalEnv, password: str, *, namespace: str = CLUSTER_NS, release: str = CLUSTER_RELEASE,
+                    extra: tuple[str, ...] = ()) -> Path:
+    """``helm upgrade --install`` of the cluster chart with the journey's values (file mode 0600)."""
+    values = env.workdir / f"values-{namespace}-{release}.yaml"
     values.write_text(journey_values(password))
     values.chmod(0o600)
-    env.helm("upgrade", "--install", CLUSTER_RELEASE, str(REPO / "charts" / "mysql-innodbcluster"),
-             "-n", CLUSTER_NS, "--create-namespace", "-f", str(values), *extra)
+    env.helm("upgrade", "--install", release, str(REPO / "charts" / "mysql-innodbcluster"),
+             "-n", namespace, "--create-namespace", "-f", str(values), *extra)
     return values
 
 
@@ -296,9 +298,9 @@ def up(workdir: Path) -> int:
             _say("installing the operator: helm upgrade --install mysql-operator charts/mysql-operator "
                  f"-n {OPERATOR_NS} --create-namespace")
             install_operator(env)
-            _say("installing the cluster: helm upgrade --install mycluster charts/mysql-innodbcluster "
-                 f"-n {CLUSTER_NS} --create-namespace -f {workdir / 'values.yaml'}")
-            install_cluster(env, password)
+            values = install_cluster(env, password)
+            _say("installed the cluster: helm upgrade --install mycluster charts/mysql-innodbcluster "
+                 f"-n {CLUSTER_NS} --create-namespace -f {values}")
             wait_online(env)
             router = env.service_address(CLUSTER_NS, CLUSTER_RELEASE)
             wait_until(lambda: _hostname_via(router, password), 120, interval=1.0,

@@ -80,6 +80,12 @@ class HostsFile:
         self.path = path
         self.path.write_text(hosts_content([], [], []))
         self.path.chmod(0o644)
+        # No DNS server runs here: a lookup past the hosts file (say mysqld's reverse lookup of a
+        # client's address) must fail at once, not wait for the host's unreachable resolver.
+        resolv = path.with_name("resolv.conf")
+        resolv.write_text("# node agent: every cluster name is in /etc/hosts; no DNS server here\n"
+                          "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+        resolv.chmod(0o644)
 
     def update(self, pods: list[dict[str, Any]], services: list[dict[str, Any]], slices: list[dict[str, Any]]) -> None:
         content = hosts_content(pods, services, slices)

@@ -1,0 +1,125 @@
+"""Faults with an application writing through the router: what broke, when writes resumed, nothing lost.
+
+Every test runs the acknowledged-write checker (:mod:`harness.writechecker`) across the fault
+and ends by reading every acknowledged id back from every member through its own address.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from e2e.cluster import Cluster, install, uninstall
+from harness.localenv import OPERATOR_NS, LocalEnv
+from harness.waiting import wait_until
+from harness.writechecker import Report, WriteChecker
+
+NAMESPACE, RELEASE = "faults", "faults"
+TIMINGS: dict[str, float] = {}
+
+
+@pytest.fixture(scope="module")
+def cluster(operator: LocalEnv) -> Iterator[Cluster]:
+    cluster, took = install(operator, NAMESPACE, RELEASE, secrets.token_urlsafe(12))
+    TIMINGS["apply to ONLINE, 3 members"] = took
+    yield cluster
+    print("\nfault timings: " + "; ".join(f"{k}: {v:.1f}s" for k, v in TIMINGS.items()))
+    uninstall(cluster)
+
+
+def _say(broke: str, resumed: float, report: Report, *, what: str = "writes resumed after") -> None:
+    print(f"\n{broke}: {what} {resumed:.1f}s; {report.acknowledged} acknowledged writes "
+          f"checked on every member: {sum(map(len, report.lost.values()))} lost, "
+          f"{sum(map(len, report.duplicated.values()))} duplicated ({report.errors} client errors on the way)")
+
+
+def _check(checker: WriteChecker, cluster: Cluster) -> Report:
+    report = checker.verify(cluster.member_addresses())
+    assert report.ok, f"lost: {report.lost}; duplicated: {report.duplicated}"
+    return report
+
+
+def test_sigkill_of_the_primary_mysqld(cluster: Cluster) -> None:
+    primary = cluster.primary()
+    with WriteChecker(cluster.router, 6446, cluster.password) as checker:
+        killed_at = time.monotonic()
+        os.kill(cluster.env.container_pid(NAMESPACE, primary, "mysql"), signal.SIGKILL)
+        resumed = checker.wait_for_writes_after(killed_at)
+        new_primary = cluster.rw("SELECT @@hostname")[0][0]
+        cluster.wait_members(3)
+        rejoined = time.monotonic() - killed_at
+        checker.wait_for_writes_after(time.monotonic(), count=20)
+    report = _check(checker, cluster)
+    assert new_primary != primary
+    TIMINGS["primary failover (kill to first acknowledged write)"] = resumed
+    TIMINGS["killed member back ONLINE (restart and rejoin)"] = rejoined
+    _say(f"SIGKILL of mysqld on the primary {primary} (new primary {new_primary}; {primary} restarted and "
+         f"back ONLINE {rejoined:.1f}s after the kill)", resumed, report)
+
+
+def test_deletion_of_the_primary_pod(cluster: Cluster) -> None:
+    primary = cluster.primary()
+    uid = cluster.pod(primary)["metadata"]["uid"]
+    with WriteChecker(cluster.router, 6446, cluster.password) as checker:
+        deleted_at = time.monotonic()
+        cluster.env.kubectl("delete", "pod", "-n", NAMESPACE, primary, "--wait=false")
+        checker.wait_for_writes_after(deleted_at)
+        wait_until(lambda: cluster.pod(primary)["metadata"]["uid"] != uid, 120, interval=0.5,
+                   message=f"the StatefulSet to recreate {primary}")
+        cluster.wait_members(3)
+        back = time.monotonic() - deleted_at
+        checker.wait_for_writes_after(time.monotonic(), count=20)
+    report = _check(checker, cluster)
+    # A deleted pod's mysqld shuts down cleanly and hands the primary over: the cost is the write gap.
+    gap = checker.longest_gap(deleted_at)
+    TIMINGS["primary pod deleted: longest write gap"] = gap
+    _say(f"deletion of the primary's pod {primary} (recreated and back ONLINE {back:.1f}s after the delete)",
+         gap, report, what="longest gap between acknowledged writes")
+
+
+def test_sigkill_of_the_operator_in_the_middle_of_a_scale_up(cluster: Cluster) -> None:
+    env = cluster.env
+    operator_pod = env.get("pods", "-n", OPERATOR_NS)["items"][0]["metadata"]["name"]
+    with WriteChecker(cluster.router, 6446, cluster.password) as checker:
+        started = time.monotonic()
+        cluster.helm_upgrade("serverInstances=4")
+        wait_until(lambda: f"{RELEASE}-3" in cluster.members() or any(
+            p["metadata"]["name"] == f"{RELEASE}-3" and (p.get("status") or {}).get("phase") == "Running"
+            for p in cluster.server_pods()), 120, interval=0.2, message="the fourth member on its way")
+        os.kill(env.container_pid(OPERATOR_NS, operator_pod, "operator"), signal.SIGKILL)
+        killed_at = time.monotonic()
+        cluster.wait_members(4)
+        converged = time.monotonic() - started
+        checker.wait_for_writes_after(time.monotonic(), count=20)
+    report = _check(checker, cluster)
+    restarts = env.get("pod", "-n", OPERATOR_NS, operator_pod)["status"]["containerStatuses"][0]["restartCount"]
+    assert restarts >= 1
+    views = {name: {row[0] for row in cluster.on_member(
+        name, "SELECT MEMBER_HOST FROM performance_schema.replication_group_members WHERE MEMBER_STATE='ONLINE'")}
+        for name in cluster.members()}
+    assert all(len(view) == 4 for view in views.values()) and len({frozenset(v) for v in views.values()}) == 1, views
+    TIMINGS["scale 3 to 4 with the operator killed midway"] = converged
+    _say(f"SIGKILL of the operator in the middle of a scale-up 3 -> 4 (restarted by its Deployment; exactly "
+         f"4 members in one group {converged:.1f}s after the helm upgrade, {time.monotonic() - killed_at:.1f}s "
+         "after the kill)", checker.longest_gap(started), report, what="longest gap between acknowledged writes")
+
+
+def test_full_outage_of_every_server_then_recovery(cluster: Cluster) -> None:
+    members = sorted(cluster.members())
+    with WriteChecker(cluster.router, 6446, cluster.password) as checker:
+        pids = [cluster.env.container_pid(NAMESPACE, name, "mysql") for name in members]
+        killed_at = time.monotonic()
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        resumed = checker.wait_for_writes_after(killed_at, timeout=400)
+        recovered = cluster.wait_members(len(members), timeout=400)
+        checker.wait_for_writes_after(time.monotonic(), count=20)
+    report = _check(checker, cluster)
+    TIMINGS["full outage: writes resumed"] = resumed
+    _say(f"SIGKILL of mysqld on all {len(members)} members at once (all ONLINE {recovered:.1f}s after writes "
+         "resumed)", resumed, report)

@@ -1,0 +1,227 @@
+"""The user journey (product.md steps 1-10 and 12) on the local environment, in order.
+
+One cluster, installed by the first test with the journey's values, carries through the
+module as a user's cluster would; each test is one step and says what it checked.
+"""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+
+from e2e.cluster import Cluster, install, uninstall
+from harness.localenv import OPERATOR_NS, LocalEnv
+from harness.waiting import wait_until
+from harness.writechecker import WriteChecker
+
+NAMESPACE, RELEASE = "mysql-cluster", "mycluster"
+ROWS = 1_000_000
+TIMINGS: dict[str, float] = {}
+
+
+@pytest.fixture(scope="module")
+def journey(operator: LocalEnv) -> Iterator[Cluster]:
+    password = secrets.token_urlsafe(12)
+    cluster, took = install(operator, NAMESPACE, RELEASE, password)
+    TIMINGS["helm install to ONLINE (3 members, router ready)"] = took
+    yield cluster
+    print("\njourney timings: " + "; ".join(f"{k}: {v:.1f}s" for k, v in TIMINGS.items()))
+    uninstall(cluster)
+
+
+def fqdn(pod: str) -> str:
+    return f"{pod}.{RELEASE}-instances.{NAMESPACE}.svc.cluster.local"
+
+
+def in_pod_client(cluster: Cluster, pod: str, host: str, statement: str) -> str:
+    """Run the ``mysql`` client inside ``pod``'s mysql container (its DNS, its network) against ``host``."""
+    pid = cluster.env.container_pid(NAMESPACE, pod, "mysql")
+    result = subprocess.run(
+        ["nsenter", "-t", str(pid), "-m", "-u", "-n", "-r", "-w", "--",
+         "mysql", "-uroot", "-h", host, "--connect-timeout=5", "-N", "-B", "-e", statement],
+        capture_output=True, text=True, timeout=120,
+        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "MYSQL_PWD": cluster.password})
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_01_helm_install_gives_three_members_and_a_router(journey: Cluster) -> None:
+    env = journey.env
+    assert "1/1" in env.kubectl("get", "deploy,pod", "-n", OPERATOR_NS).stdout
+    table = env.kubectl("get", "innodbcluster", "-n", NAMESPACE).stdout
+    assert "ONLINE" in table, table
+    members = journey.members()
+    assert sorted(members) == [f"{RELEASE}-{i}" for i in range(3)]
+    assert sorted(m["role"] for m in members.values()) == ["PRIMARY", "SECONDARY", "SECONDARY"]
+    assert journey.rw("SELECT @@hostname")[0][0] == journey.primary()
+    print(f"\n{table}helm install to ONLINE: {TIMINGS['helm install to ONLINE (3 members, router ready)']:.1f}s")
+
+
+def test_02_initconf_shows_the_generated_settings_and_the_users_mycnf(journey: Cluster) -> None:
+    described = journey.env.kubectl("describe", "configmap", "-n", NAMESPACE, f"{RELEASE}-initconf").stdout
+    for line in ("gtid_mode=ON", "enforce_gtid_consistency=ON", f"log_bin={RELEASE}-bin", "skip_replica_start=ON",
+                 "99-extra.cnf", "max_connections=300"):
+        assert line in described, f"{line!r} not in kubectl describe configmap {RELEASE}-initconf"
+
+
+def test_03_pods_on_distinct_nodes_with_stable_dns_names(journey: Cluster) -> None:
+    pods = journey.server_pods()
+    nodes = {p["metadata"]["name"]: p["spec"]["nodeName"] for p in pods}
+    assert len(set(nodes.values())) == 3, nodes
+    sts = journey.env.get("statefulset", "-n", NAMESPACE, RELEASE)
+    assert sts["status"].get("readyReplicas") == 3
+    assert journey.routers_ready() == 1
+    for pod in nodes:
+        other = f"{RELEASE}-{(int(pod[-1]) + 1) % 3}"
+        assert in_pod_client(journey, pod, fqdn(other), "SELECT @@hostname") == other
+
+
+def test_05_max_connections_is_300_through_the_router(journey: Cluster) -> None:
+    assert journey.rw("SHOW VARIABLES LIKE 'max_connections'") == [("max_connections", "300")]
+
+
+def test_06_a_million_rows_load_through_the_router_and_match_on_every_member(journey: Cluster) -> None:
+    started = time.monotonic()
+    journey.rw("CREATE DATABASE IF NOT EXISTS sample")
+    journey.rw("CREATE TABLE sample.events (id BIGINT PRIMARY KEY, account INT NOT NULL, amount DECIMAL(12,2) "
+               "NOT NULL, note VARCHAR(40) NOT NULL, KEY (account))")
+    conn = journey.connect(journey.router, 6446, database="sample")
+    try:
+        cur = conn.cursor()
+        cur.execute("SET SESSION cte_max_recursion_depth = 1000000")
+        batch = 100_000
+        for start in range(0, ROWS, batch):
+            cur.execute(
+                "INSERT INTO events WITH RECURSIVE n(i) AS (SELECT %s UNION ALL SELECT i + 1 FROM n "
+                "WHERE i < %s) SELECT i, MOD(i, 9973), MOD(i * 37, 100000) / 100, CONCAT('event-', i) FROM n",
+                (start + 1, start + batch))
+        cur.execute("SELECT @@global.gtid_executed")
+        gtids = cur.fetchall()[0][0]
+    finally:
+        conn.close()
+    loaded = time.monotonic() - started
+    checksums = {}
+    for pod in sorted(journey.members()):
+        host = fqdn(pod)
+        in_pod_client(journey, pod, host, f"SELECT WAIT_FOR_EXECUTED_GTID_SET('{gtids}', 120)")
+        count, checksum = in_pod_client(journey, pod, host, "SELECT COUNT(*) FROM sample.events; "
+                                        "CHECKSUM TABLE sample.events").split("\n")
+        checksums[pod] = (int(count), checksum.split()[-1])
+    assert {c for c, _ in checksums.values()} == {ROWS}, checksums
+    assert len({s for _, s in checksums.values()}) == 1, checksums
+    TIMINGS["load 1M rows through the router"] = loaded
+    print(f"\nloaded {ROWS} rows through the RW port in {loaded:.1f}s; checksum on every member: "
+          f"{next(iter(checksums.values()))[1]} ({', '.join(checksums)})")
+
+
+def test_07_rw_reaches_the_primary_and_ro_goes_round_robin_over_the_secondaries(journey: Cluster) -> None:
+    primary = journey.primary()
+    assert {journey.rw("SELECT @@hostname")[0][0] for _ in range(10)} == {primary}
+    seen = [journey.query(journey.router, 6447, "SELECT @@hostname")[0][0] for _ in range(12)]
+    secondaries = sorted(set(journey.members()) - {primary})
+    assert sorted(set(seen)) == secondaries, seen
+    counts = Counter(seen)
+    assert max(counts.values()) - min(counts.values()) <= 2, counts
+
+
+def test_08_writes_to_a_secondary_fail_with_super_read_only(journey: Cluster) -> None:
+    import mysql.connector
+
+    secondary = next(name for name, m in journey.members().items() if m["role"] == "SECONDARY")
+    with pytest.raises(mysql.connector.Error) as refused:
+        journey.on_member(secondary, "INSERT INTO sample.events VALUES (0, 0, 0, 'to a secondary')")
+    assert refused.value.errno == 1290 and "super-read-only" in str(refused.value), refused.value
+    with WriteChecker(journey.router, 6446, journey.password) as checker:
+        checker.wait_for_writes_after(time.monotonic(), count=50)
+    report = checker.verify(journey.member_addresses(), timeout=30)
+    assert report.ok and report.acknowledged >= 50, report
+
+
+def _mode_is(journey: Cluster, mode: str) -> bool:
+    cluster = journey.status().get("cluster") or {}
+    roles = {m["role"] for m in journey.members().values()}
+    want = {"PRIMARY"} if mode == "MultiPrimary" else {"PRIMARY", "SECONDARY"}
+    return cluster.get("groupMode") == mode and roles == want and journey.answers_rw()
+
+
+def test_09_multi_primary_declared_in_the_spec_and_by_the_chart_then_reverted(journey: Cluster) -> None:
+    env = journey.env
+    env.kubectl("patch", "innodbcluster", "-n", NAMESPACE, RELEASE, "--type=merge",
+                "-p", '{"spec":{"groupMode":"MultiPrimary"}}')
+    wait_until(lambda: _mode_is(journey, "MultiPrimary"), 180, interval=1, message="multi-primary from the spec")
+    for pod in journey.members():
+        journey.on_member(pod, f"INSERT INTO sample.events VALUES ({2_000_000 + int(pod[-1])}, 1, 1, 'mp')")
+    env.kubectl("patch", "innodbcluster", "-n", NAMESPACE, RELEASE, "--type=merge",
+                "-p", '{"spec":{"groupMode":"SinglePrimary"}}')
+    wait_until(lambda: _mode_is(journey, "SinglePrimary"), 180, interval=1, message="single-primary again")
+
+    journey.helm_upgrade("groupMode=MultiPrimary")
+    wait_until(lambda: _mode_is(journey, "MultiPrimary"), 180, interval=1, message="multi-primary from helm")
+    journey.helm_upgrade("groupMode=SinglePrimary")
+    wait_until(lambda: _mode_is(journey, "SinglePrimary"), 180, interval=1, message="single-primary from helm")
+    assert journey.rw("SELECT COUNT(*) FROM sample.events WHERE note = 'mp'") == [(3,)]
+
+
+def test_10_helm_upgrade_scales_to_five_members_and_three_routers(journey: Cluster) -> None:
+    started = time.monotonic()
+    journey.helm_upgrade("serverInstances=5")
+    journey.wait_members(5)
+    TIMINGS["scale 3 to 5 members (clone)"] = time.monotonic() - started
+    journey.helm_upgrade("routerInstances=3")
+    wait_until(lambda: journey.routers_ready() == 3, 180, interval=1, message="3 routers ready")
+    table = journey.env.kubectl("get", "innodbcluster", "-n", NAMESPACE).stdout
+    fields = table.splitlines()[1].split()
+    assert fields[1:5] == ["ONLINE", "5", "5", "3"], table
+    count = journey.on_member(f"{RELEASE}-4", "SELECT COUNT(*) FROM sample.events")[0][0]
+    assert count == ROWS + 3
+    print(f"\n{table}scale 3 to 5: {TIMINGS['scale 3 to 5 members (clone)']:.1f}s")
+
+
+def test_12_drain_of_a_members_node_respects_the_pdb_and_keeps_the_cluster_writable(journey: Cluster) -> None:
+    env = journey.env
+    primary = journey.primary()
+    pods = {p["metadata"]["name"]: p["spec"]["nodeName"] for p in journey.server_pods()}
+    routers = env.get("pods", "-n", NAMESPACE, "-l", "app.kubernetes.io/component=router")["items"]
+    router_nodes = Counter(p["spec"]["nodeName"] for p in routers)
+    # The node with the most members, but neither the primary nor every router on it.
+    candidates = [n for n in set(pods.values()) if pods[primary] != n and router_nodes[n] < len(routers)]
+    node = max(sorted(candidates), key=lambda n: sum(1 for m in pods.values() if m == n))
+    drained = sorted(p for p, n in pods.items() if n == node)
+    ready_counts: list[int] = []
+    sampling = threading.Event()
+
+    def sample() -> None:
+        while not sampling.is_set():
+            ready_counts.append(sum(1 for p in journey.server_pods() if any(
+                c["type"] == "Ready" and c["status"] == "True" for c in (p.get("status") or {}).get("conditions") or [])
+                and not p["metadata"].get("deletionTimestamp")))
+            sampling.wait(0.5)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    with WriteChecker(journey.router, 6446, journey.password) as checker:
+        started = time.monotonic()
+        sampler.start()
+        result = env.kubectl("drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=300s",
+                             timeout=400)
+        assert "drained" in result.stdout, result.stdout + result.stderr
+        journey.wait_members(5)
+        took = time.monotonic() - started
+        checker.wait_for_writes_after(time.monotonic(), count=20)
+        sampling.set()
+        sampler.join()
+    env.kubectl("uncordon", node)
+    assert min(ready_counts) >= 4, f"more than one member down at once during the drain: {ready_counts}"
+    report = checker.verify(journey.member_addresses())
+    for pod in drained:
+        assert journey.pod(pod)["spec"]["nodeName"] != node
+    assert report.ok, report
+    assert report.longest_gap < 10, f"writes stopped for {report.longest_gap:.1f}s during the drain"
+    print(f"\ndrained {node} (members {', '.join(drained)}): all back ONLINE after {took:.1f}s; "
+          f"{report.acknowledged} acknowledged writes checked on every member, 0 lost, longest gap "
+          f"{report.longest_gap:.2f}s")
