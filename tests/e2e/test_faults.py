@@ -47,8 +47,9 @@ def _check(checker: WriteChecker, cluster: Cluster) -> Report:
 def test_sigkill_of_the_primary_mysqld(cluster: Cluster) -> None:
     primary = cluster.primary()
     with WriteChecker(cluster.router, 6446, cluster.password) as checker:
+        pid = cluster.env.container_pid(NAMESPACE, primary, "mysql")
         killed_at = time.monotonic()
-        os.kill(cluster.env.container_pid(NAMESPACE, primary, "mysql"), signal.SIGKILL)
+        os.kill(pid, signal.SIGKILL)
         resumed = checker.wait_for_writes_after(killed_at)
         new_primary = cluster.rw("SELECT @@hostname")[0][0]
         cluster.wait_members(3)
@@ -75,6 +76,7 @@ def test_deletion_of_the_primary_pod(cluster: Cluster) -> None:
         back = time.monotonic() - deleted_at
         checker.wait_for_writes_after(time.monotonic(), count=20)
     report = _check(checker, cluster)
+    assert cluster.primary() != primary, "the deleted primary's pod came back, the primary role moved on"
     # A deleted pod's mysqld shuts down cleanly and hands the primary over: the cost is the write gap.
     gap = checker.longest_gap(deleted_at)
     TIMINGS["primary pod deleted: longest write gap"] = gap
@@ -88,9 +90,13 @@ def test_sigkill_of_the_operator_in_the_middle_of_a_scale_up(cluster: Cluster) -
     with WriteChecker(cluster.router, 6446, cluster.password) as checker:
         started = time.monotonic()
         cluster.helm_upgrade("serverInstances=4")
-        wait_until(lambda: f"{RELEASE}-3" in cluster.members() or any(
-            p["metadata"]["name"] == f"{RELEASE}-3" and (p.get("status") or {}).get("phase") == "Running"
-            for p in cluster.server_pods()), 120, interval=0.2, message="the fourth member on its way")
+        # Midway: the fourth server runs (its datadir initialised), it is not ONLINE in the group yet.
+        wait_until(lambda: any(
+            p["metadata"]["name"] == f"{RELEASE}-3" and any(
+                s["name"] == "mysql" and "running" in s["state"]
+                for s in (p.get("status") or {}).get("containerStatuses") or [])
+            for p in cluster.server_pods()), 120, interval=0.2, message="the fourth server running")
+        assert (cluster.members().get(f"{RELEASE}-3") or {}).get("state") != "ONLINE"
         os.kill(env.container_pid(OPERATOR_NS, operator_pod, "operator"), signal.SIGKILL)
         killed_at = time.monotonic()
         cluster.wait_members(4)

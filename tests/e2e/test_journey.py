@@ -194,13 +194,18 @@ def test_12_drain_of_a_members_node_respects_the_pdb_and_keeps_the_cluster_writa
     node = max(sorted(candidates), key=lambda n: sum(1 for m in pods.values() if m == n))
     drained = sorted(p for p, n in pods.items() if n == node)
     ready_counts: list[int] = []
+    sample_errors: list[str] = []
     sampling = threading.Event()
 
     def sample() -> None:
         while not sampling.is_set():
-            ready_counts.append(sum(1 for p in journey.server_pods() if any(
-                c["type"] == "Ready" and c["status"] == "True" for c in (p.get("status") or {}).get("conditions") or [])
-                and not p["metadata"].get("deletionTimestamp")))
+            try:
+                ready_counts.append(sum(1 for p in journey.server_pods() if any(
+                    c["type"] == "Ready" and c["status"] == "True"
+                    for c in (p.get("status") or {}).get("conditions") or [])
+                    and not p["metadata"].get("deletionTimestamp")))
+            except Exception as exc:
+                sample_errors.append(repr(exc))
             sampling.wait(0.5)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -216,6 +221,7 @@ def test_12_drain_of_a_members_node_respects_the_pdb_and_keeps_the_cluster_writa
         sampling.set()
         sampler.join()
     env.kubectl("uncordon", node)
+    assert not sample_errors and len(ready_counts) >= 10, (len(ready_counts), sample_errors[:3])
     assert min(ready_counts) >= 4, f"more than one member down at once during the drain: {ready_counts}"
     report = checker.verify(journey.member_addresses())
     for pod in drained:

@@ -54,6 +54,7 @@ class LocalEnv:
     def start(cls, workdir: Path, *, nodes: int = 3, stop_grace: float = 30.0) -> Iterator[LocalEnv]:
         """Start the control plane and one agent process serving ``nodes`` Nodes; stop both on exit."""
         workdir.mkdir(parents=True, exist_ok=True)
+        workdir.chmod(0o700)  # tokens, passwords and the cluster's data live here
         tag = secrets.token_hex(2)
         with ControlPlane.start(workdir / "controlplane") as cp:
             state = workdir / "agent"
@@ -151,8 +152,13 @@ def leftovers(workdir: Path, tag: str) -> list[str]:
             continue
         if marker in cmdline or marker in root:
             found.append(f"process {proc.name}: {cmdline[:120]}")
-    mounts = Path("/proc/self/mountinfo").read_text()
-    found += [f"mount {line.split()[4]}" for line in mounts.splitlines() if marker in line]
+    mounts: set[str] = set()
+    for info in Path("/proc").glob("[0-9]*/mountinfo"):  # every process's mount namespace
+        try:
+            mounts |= {line.split()[4] for line in info.read_text().splitlines() if marker in line}
+        except OSError:
+            continue
+    found += [f"mount {m}" for m in sorted(mounts)]
     addresses = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True).stdout
     found += [f"address {line}" for line in addresses.splitlines() if f"ioc{tag}" in line]
     return found
@@ -186,8 +192,7 @@ def install_cluster(env: LocalEnv, password: str, *, namespace: str = CLUSTER_NS
                     extra: tuple[str, ...] = ()) -> Path:
     """``helm upgrade --install`` of the cluster chart with the journey's values (file mode 0600)."""
     values = env.workdir / f"values-{namespace}-{release}.yaml"
-    values.write_text(journey_values(password))
-    values.chmod(0o600)
+    _write_private(values, journey_values(password))
     env.helm("upgrade", "--install", release, str(REPO / "charts" / "mysql-innodbcluster"),
              "-n", namespace, "--create-namespace", "-f", str(values), *extra)
     return values
@@ -258,9 +263,15 @@ def sql(host: str, port: int, password: str, statement: str, *, user: str = "roo
 def _password(workdir: Path) -> str:
     path = workdir / "root-password"
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(12))
-        path.chmod(0o600)
+        _write_private(path, secrets.token_urlsafe(12))
     return path.read_text().strip()
+
+
+def _write_private(path: Path, content: str) -> None:
+    """Write ``content`` to a file no other user can read, at any moment."""
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(content)
 
 
 def _print_connection(env: LocalEnv, password_file: Path) -> None:
@@ -268,10 +279,10 @@ def _print_connection(env: LocalEnv, password_file: Path) -> None:
     kubectl = toolchain.binaries().kubectl
     print(f"""
 InnoDB Cluster {CLUSTER_NS}/{CLUSTER_RELEASE} is ONLINE. Connect through MySQL Router:
-  read-write:  ./dev/mysql -h {router} -P 6446 -u root -p"$(cat {password_file})"
-  read-only:   ./dev/mysql -h {router} -P 6447 -u root -p"$(cat {password_file})"
+  read-write:  ./dev/mysql -h {router} -P 6446 -u root
+  read-only:   ./dev/mysql -h {router} -P 6447 -u root
   (the Service {CLUSTER_RELEASE}.{CLUSTER_NS} is served on the host at {router}; ./dev/mysql is
-   the MySQL client from the same MySQL build as the servers)
+   the MySQL client of the servers' build and takes the password from {password_file})
 kubectl:
   export KUBECONFIG={env.kubeconfig}
   alias kubectl={kubectl}
@@ -346,8 +357,14 @@ def down(workdir: Path, *, wipe: bool) -> int:
         os.kill(pid, signal.SIGTERM)
         wait_until(lambda: not _alive(pid), 180, interval=0.5, message="the local environment to stop")
     info = workdir / "agent" / "agent.json"
-    if info.exists():
-        network.cleanup(json.loads(info.read_text())["tag"])
+    tag = json.loads(info.read_text())["tag"] if info.exists() else "ffff"
+    stray = [line for line in leftovers(workdir, tag) if line.startswith("process ")]
+    for line in stray:  # what a killed ./dev/up left running: agent, control plane, containers
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(line.split()[1].rstrip(":")), signal.SIGKILL)
+    if stray:
+        _say(f"stopped {len(stray)} processes a killed ./dev/up left behind")
+    network.cleanup(tag)
     if wipe and workdir.exists():
         shutil.rmtree(workdir)
         _say(f"deleted {workdir}")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from typing import Any
 
 import mysql.connector
 
-TABLE = "writecheck.acked"
+SCHEMA = "writecheck"
 
 
 @dataclass
@@ -55,6 +56,8 @@ class WriteChecker:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="write-checker", daemon=True)
         self._lock = threading.Lock()
+        # A table of its own: a member that missed this run's writes cannot pass with an older run's rows.
+        self.table = f"{SCHEMA}.acked_{secrets.token_hex(4)}"
 
     def __enter__(self) -> WriteChecker:
         self._prepare()
@@ -81,9 +84,8 @@ class WriteChecker:
                 time.sleep(0.5)
         try:
             cur = conn.cursor()
-            cur.execute("CREATE DATABASE IF NOT EXISTS writecheck")
-            cur.execute(f"DROP TABLE IF EXISTS {TABLE}")
-            cur.execute(f"CREATE TABLE {TABLE} (seq BIGINT AUTO_INCREMENT PRIMARY KEY, id BIGINT NOT NULL)")
+            cur.execute(f"CREATE DATABASE IF NOT EXISTS {SCHEMA}")
+            cur.execute(f"CREATE TABLE {self.table} (seq BIGINT AUTO_INCREMENT PRIMARY KEY, id BIGINT NOT NULL)")
         finally:
             conn.close()
 
@@ -94,7 +96,7 @@ class WriteChecker:
                 if conn is None:
                     conn = _connect(self.host, self.port, self.password)
                 cur = conn.cursor()
-                cur.execute(f"INSERT INTO {TABLE} (id) VALUES (%s)", (next_id,))
+                cur.execute(f"INSERT INTO {self.table} (id) VALUES (%s)", (next_id,))
                 with self._lock:
                     self.acked.append((next_id, time.monotonic()))
             except (mysql.connector.Error, OSError) as exc:
@@ -134,6 +136,8 @@ class WriteChecker:
 
     def verify(self, members: list[tuple[str, str, int]], *, timeout: float = 120) -> Report:
         """Every acknowledged id on every member (name, host, port); waits for members to catch up."""
+        if not members:
+            raise ValueError("verify needs the members to read from")
         self.stop()
         with self._lock:
             acked = [i for i, _ in self.acked]
@@ -143,7 +147,7 @@ class WriteChecker:
             deadline = time.monotonic() + timeout
             while True:
                 try:
-                    rows = _ids(host, port, self.password)
+                    rows = _ids(host, port, self.password, self.table)
                 except mysql.connector.Error:
                     rows = []
                 missing = sorted(wanted - set(rows))
@@ -157,11 +161,11 @@ class WriteChecker:
         return report
 
 
-def _ids(host: str, port: int, password: str) -> list[int]:
+def _ids(host: str, port: int, password: str, table: str) -> list[int]:
     conn = _connect(host, port, password)
     try:
         cur = conn.cursor()
-        cur.execute(f"SELECT id FROM {TABLE}")
+        cur.execute(f"SELECT id FROM {table}")
         return [int(row[0]) for row in cur.fetchall()]
     finally:
         conn.close()

@@ -255,3 +255,9 @@ def claim_loopback_octet(tag: str) -> tuple[int, int]:
             continue
         return octet, fd
     raise RuntimeError("no free 127.<k>.0.0/16 block for Service addresses")
+
+
+def release_loopback_octet(octet: int, fd: int) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(f"/tmp/innodb-agent-loopback-127.{octet}.lock")
+    os.close(fd)

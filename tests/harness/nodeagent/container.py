@@ -9,7 +9,7 @@ volumes bind-mounted at their ``mountPath``, the cluster's hosts file at ``/etc/
 operator) get the same namespaces and mounts, plus a private ``/run``, without the overlay.
 
 The start script is generated per start, holds no secret (the container's environment is
-passed to the process, never put on a command line) and is kept beside the logs.
+passed to the process, never put on a command line) and lives in the pod's directory.
 Mounts live only in the container's private mount namespace: when its last process exits,
 they are gone, so nothing is ever left mounted on the host.
 """

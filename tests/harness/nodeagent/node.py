@@ -106,7 +106,7 @@ class Agent:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        octet, _lock = addons.claim_loopback_octet(self.tag)
+        octet, lock = addons.claim_loopback_octet(self.tag)
         self.network.up()
         try:
             async with Rest(self.kubeconfig) as rest:
@@ -139,6 +139,7 @@ class Agent:
                 proxy.close()
         finally:
             self.network.down()
+            addons.release_loopback_octet(octet, lock)
             self.say("stopped")
         return 0
 
@@ -169,7 +170,7 @@ class Agent:
             await asyncio.sleep(RENEW_SECONDS)
             refresh_status = time.monotonic() - last_status > 60
             for name in self.node_names:
-                with contextlib.suppress(ApiError, OSError):
+                with contextlib.suppress(Exception):  # a missed renewal is retried in 10 s
                     await self._renew(rest, name)
                     if refresh_status:
                         await rest.merge_patch(f"/api/v1/nodes/{name}/status",
@@ -185,15 +186,18 @@ class Agent:
                 services = await rest.items("/api/v1/services")
                 slices = await rest.items("/apis/discovery.k8s.io/v1/endpointslices")
                 claims = await rest.items("/api/v1/persistentvolumeclaims")
-            except (TimeoutError, ApiError, OSError) as exc:
-                self.say(f"list failed (retrying): {exc}")
+            except Exception as exc:
+                self.say(f"list failed (retrying): {exc!r}")
                 await asyncio.sleep(1.0)
                 continue
-            self._sync_pods(pods)
-            hosts.update(pods, services, slices)
-            proxy.update(services, slices)
-            await proxy.sync_listeners()
-            await provisioner.sync(claims)
+            try:
+                self._sync_pods(pods)
+                hosts.update(pods, services, slices)
+                proxy.update(services, slices)
+                await proxy.sync_listeners()
+                await provisioner.sync(claims)
+            except Exception as exc:
+                self.say(f"sync failed (retrying): {exc!r}")
             await asyncio.sleep(POLL_SECONDS)
 
     def _sync_pods(self, pods: list[dict[str, Any]]) -> None:
@@ -249,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         print("the node agent needs root (network namespaces, mounts, chroot)", file=sys.stderr)
         return 1
     args.state_dir.mkdir(parents=True, exist_ok=True)
+    args.state_dir.chmod(0o700)  # it holds Secret volumes and ServiceAccount tokens
     agent = Agent(args.kubeconfig, args.state_dir, args.tag, [n for n in args.nodes.split(",") if n],
                   stop_grace=args.stop_grace)
     return asyncio.run(agent.run())

@@ -206,7 +206,7 @@ class PodWorker:
                     c.ready = True
                     self._changed.set()
                     break
-                if code is None:
+                if code is None or self._deleting.is_set():
                     return False
                 if policy == "Never":
                     self.phase, self.message = "Failed", f"init container {c.name} exited with {code}"
@@ -229,7 +229,9 @@ class PodWorker:
         try:
             await asyncio.gather(*tasks)
         finally:
-            refresher.cancel()
+            for task in (*tasks, refresher):
+                task.cancel()
+            await asyncio.gather(*tasks, refresher, return_exceptions=True)
         policy = self.pod["spec"].get("restartPolicy", "Always")
         if not self._deleting.is_set() and policy != "Always":
             failed = any((c.state.get("terminated") or {}).get("exitCode", 1) != 0 for c in self.main)
@@ -266,8 +268,9 @@ class PodWorker:
             try:
                 spec = await self._container_spec(c)
                 break
-            except ConfigError as exc:
-                c.state = {"waiting": {"reason": exc.reason, "message": str(exc)}}
+            except (ConfigError, ApiError, OSError) as exc:
+                reason = exc.reason if isinstance(exc, ConfigError) else "CreateContainerConfigError"
+                c.state = {"waiting": {"reason": reason, "message": str(exc)}}
                 self._set_message(f"container {c.name}: {exc}")
                 await self._pause(2.0)
                 if self._deleting.is_set():
@@ -278,6 +281,9 @@ class PodWorker:
         log = self.logs / f"{c.name}.log"
         c.process = await container.start(spec, log)
         c.pid = c.process.pid
+        if self._deleting.is_set():  # deleted while starting: the stopper has already taken its list
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(c.pid, signal.SIGKILL)
         (self.dir / f"{c.name}.pid").write_text(str(c.pid))
         started_at = now()
         c.state = {"running": {"startedAt": started_at}}
@@ -447,7 +453,8 @@ class PodWorker:
     async def _kill_container(self, c: Running, reason: str, message: str) -> None:
         self.log(f"killing container {c.name}: {message}")
         c.kill_reason = reason
-        grace = float(c.spec.get("terminationGracePeriodSeconds")
+        probe = c.spec.get("livenessProbe" if reason == "Unhealthy" else "startupProbe") or {}
+        grace = float(probe.get("terminationGracePeriodSeconds")
                       or self.pod["spec"].get("terminationGracePeriodSeconds", 30))
         await self._stop_processes([c], grace)
 
@@ -474,16 +481,25 @@ class PodWorker:
         self._changed.set()
         await self._write_status()
         meta = self.pod["metadata"]
-        with contextlib.suppress(ApiError):
-            await self.rest.delete(f"/api/v1/namespaces/{self.namespace}/pods/{self.name}",
-                                   {"gracePeriodSeconds": 0, "preconditions": {"uid": meta["uid"]}})
+        for attempt in range(30):
+            try:
+                await self.rest.delete(f"/api/v1/namespaces/{self.namespace}/pods/{self.name}",
+                                       {"gracePeriodSeconds": 0, "preconditions": {"uid": meta["uid"]}})
+                break
+            except ApiError as exc:
+                if exc.status == 409:  # a newer pod of the same name: ours is gone already
+                    break
+                self.log(f"final delete failed (attempt {attempt + 1}): {exc}")
+            except OSError as exc:
+                self.log(f"final delete failed (attempt {attempt + 1}): {exc}")
+            await asyncio.sleep(1.0)
         self.log("deleted")
 
     async def _stop_processes(self, running: list[Running], grace: float) -> None:
         for c in running:
             if c.process is not None and c.process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
-                    c.process.send_signal(signal.SIGTERM)
+                    os.killpg(c.process.pid, signal.SIGTERM)
         deadline = time.monotonic() + grace
         for c in running:
             proc = c.process
@@ -494,7 +510,7 @@ class PodWorker:
             except TimeoutError:
                 self.log(f"container {c.name} outlived its grace period: SIGKILL")
                 with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
+                    os.killpg(proc.pid, signal.SIGKILL)
                 await proc.wait()
         for _ in range(100):  # let the supervisors record the exits
             if all(c.process is None for c in running):
@@ -505,7 +521,7 @@ class PodWorker:
         for c in self.init + self.main:
             if c.process is not None and c.process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
-                    c.process.kill()
+                    os.killpg(c.process.pid, signal.SIGKILL)
 
     def _remove_sandbox(self) -> None:
         if self.netns:
