@@ -49,7 +49,7 @@ def one_run(env: LocalEnv, index: int) -> dict[str, float]:
     with WriteChecker(cluster.router, 6446, cluster.password) as checker:
         killed = time.monotonic()
         os.kill(env.container_pid(namespace, primary, "mysql"), signal.SIGKILL)
-        times["primary failover (kill to first ack)"] = checker.wait_for_writes_after(killed)
+        times["primary failover (kill to first ack)"] = checker.wait_for_recovery_after(killed)
         cluster.wait_members(5)
         times["member rejoin after restart"] = time.monotonic() - killed
     _verified(checker, cluster)
@@ -59,7 +59,7 @@ def one_run(env: LocalEnv, index: int) -> dict[str, float]:
         killed = time.monotonic()
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
-        times["full-outage recovery (kill to first ack)"] = checker.wait_for_writes_after(killed, timeout=600)
+        times["full-outage recovery (kill to first ack)"] = checker.wait_for_recovery_after(killed, timeout=600)
         cluster.wait_members(5, timeout=600)
     _verified(checker, cluster)
     uninstall(cluster)

@@ -35,6 +35,12 @@ class Cluster:
     def pod(self, name: str) -> dict[str, Any]:
         return dict(self.env.get("pod", "-n", self.namespace, name))
 
+    def pod_uid(self, name: str) -> str | None:
+        """The pod's uid, or None while it does not exist (deleted, not yet recreated)."""
+        result = self.env.kubectl("get", "pod", "-n", self.namespace, name, "-o", "jsonpath={.metadata.uid}",
+                                  check=False)
+        return result.stdout.strip() or None if result.returncode == 0 else None
+
     def pod_ip(self, name: str) -> str:
         return str(self.pod(name)["status"]["podIP"])
 

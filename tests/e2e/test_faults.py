@@ -50,7 +50,7 @@ def test_sigkill_of_the_primary_mysqld(cluster: Cluster) -> None:
         pid = cluster.env.container_pid(NAMESPACE, primary, "mysql")
         killed_at = time.monotonic()
         os.kill(pid, signal.SIGKILL)
-        resumed = checker.wait_for_writes_after(killed_at)
+        resumed = checker.wait_for_recovery_after(killed_at)
         new_primary = cluster.rw("SELECT @@hostname")[0][0]
         cluster.wait_members(3)
         rejoined = time.monotonic() - killed_at
@@ -65,12 +65,12 @@ def test_sigkill_of_the_primary_mysqld(cluster: Cluster) -> None:
 
 def test_deletion_of_the_primary_pod(cluster: Cluster) -> None:
     primary = cluster.primary()
-    uid = cluster.pod(primary)["metadata"]["uid"]
+    uid = cluster.pod_uid(primary)
     with WriteChecker(cluster.router, 6446, cluster.password) as checker:
         deleted_at = time.monotonic()
         cluster.env.kubectl("delete", "pod", "-n", NAMESPACE, primary, "--wait=false")
         checker.wait_for_writes_after(deleted_at)
-        wait_until(lambda: cluster.pod(primary)["metadata"]["uid"] != uid, 120, interval=0.5,
+        wait_until(lambda: cluster.pod_uid(primary) not in (None, uid), 120, interval=0.5,
                    message=f"the StatefulSet to recreate {primary}")
         cluster.wait_members(3)
         back = time.monotonic() - deleted_at
@@ -122,7 +122,7 @@ def test_full_outage_of_every_server_then_recovery(cluster: Cluster) -> None:
         killed_at = time.monotonic()
         for pid in pids:
             os.kill(pid, signal.SIGKILL)
-        resumed = checker.wait_for_writes_after(killed_at, timeout=400)
+        resumed = checker.wait_for_recovery_after(killed_at, timeout=400)
         recovered = cluster.wait_members(len(members), timeout=400)
         checker.wait_for_writes_after(time.monotonic(), count=20)
     report = _check(checker, cluster)

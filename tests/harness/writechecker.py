@@ -129,6 +129,24 @@ class WriteChecker:
         last = self.errors[-1][1] if self.errors else "no error recorded"
         raise AssertionError(f"no acknowledged write for {timeout:.0f}s after the fault (last error: {last})")
 
+    def wait_for_recovery_after(self, moment: float, *, count: int = 5, timeout: float = 180) -> float:
+        """Seconds from ``moment`` to the first acknowledged write after the first failed one.
+
+        For a fault that breaks the writer's connection (a killed primary): a write already
+        committed when the fault struck may still be acknowledged just after ``moment``; the
+        outage ends with the first write acknowledged after the writer noticed it.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                failure = next((t for t, _ in self.errors if t >= moment), None)
+            if failure is not None:
+                after = self.acked_after(failure)
+                if len(after) >= count:
+                    return after[0][1] - moment
+            time.sleep(0.05)
+        raise AssertionError(f"no failed write followed by {count} acknowledged ones within {timeout:.0f}s")
+
     def longest_gap(self, since: float = 0.0) -> float:
         with self._lock:
             times = [since] + [t for _, t in self.acked if t > since] if since else [t for _, t in self.acked]
