@@ -79,14 +79,17 @@ class Network:
         _ip("link", "add", self.bridge, "type", "bridge")
         _ip("addr", "add", f"{self.gateway}/{self.subnet.prefixlen}", "dev", self.bridge)
         _ip("link", "set", self.bridge, "up")
-        netns, host_end = self.service_netns, f"ioc{self.tag}s"
+        self._plug(self.service_netns, f"ioc{self.tag}s", self.service_ip)
+        _ip("-n", self.service_netns, "route", "add", "local", SERVICE_CIDR, "dev", "lo")
+
+    def _plug(self, netns: str, host_end: str, ip: str) -> None:
+        """A new namespace with ``lo`` up and ``eth0`` (``ip``) on the bridge through a veth pair."""
         _ip("netns", "add", netns)
         _ip("-n", netns, "link", "set", "lo", "up")
         _ip("link", "add", host_end, "type", "veth", "peer", "name", "eth0", "netns", netns)
         _ip("link", "set", host_end, "master", self.bridge, "up")
-        _ip("-n", netns, "addr", "add", f"{self.service_ip}/{self.subnet.prefixlen}", "dev", "eth0")
+        _ip("-n", netns, "addr", "add", f"{ip}/{self.subnet.prefixlen}", "dev", "eth0")
         _ip("-n", netns, "link", "set", "eth0", "up")
-        _ip("-n", netns, "route", "add", "local", SERVICE_CIDR, "dev", "lo")
 
     def add_pod(self) -> tuple[str, str]:
         """Create a pod namespace; return (namespace name, pod IP)."""
@@ -97,12 +100,7 @@ class Network:
             raise RuntimeError(f"pod network {self.subnet} is full")
         netns, host_end = f"ioc-{self.tag}-{n}", f"ioc{self.tag}p{n}"
         ip = str(self.subnet.network_address + n)
-        _ip("netns", "add", netns)
-        _ip("-n", netns, "link", "set", "lo", "up")
-        _ip("link", "add", host_end, "type", "veth", "peer", "name", "eth0", "netns", netns)
-        _ip("link", "set", host_end, "master", self.bridge, "up")
-        _ip("-n", netns, "addr", "add", f"{ip}/{self.subnet.prefixlen}", "dev", "eth0")
-        _ip("-n", netns, "link", "set", "eth0", "up")
+        self._plug(netns, host_end, ip)
         _ip("-n", netns, "route", "add", "default", "via", self.gateway)
         _ip("-n", netns, "route", "add", SERVICE_CIDR, "via", self.service_ip)
         return netns, ip
