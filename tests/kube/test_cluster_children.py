@@ -23,6 +23,7 @@ WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 # Every child of cluster "mycluster" with the journey's values (one enabled backup schedule).
 EXPECTED_CHILDREN = {
     ("configmap", "mycluster-initconf"),
+    ("configmap", "mycluster-router-scripts"),
     ("secret", "mycluster-privsecrets"),
     ("serviceaccount", "mycluster-sa"),
     ("serviceaccount", "mycluster-backup"),

@@ -129,12 +129,12 @@ def test_children_share_no_mutable_object_with_each_other_or_the_input() -> None
 
 def test_children_come_dependencies_first_in_a_stable_order() -> None:
     kinds = [c["kind"] for c in children_of(CASES["journey"])]
-    assert kinds == ["Secret", "ConfigMap", "ServiceAccount", "ServiceAccount", "Role", "RoleBinding",
+    assert kinds == ["Secret", "ConfigMap", "ConfigMap", "ServiceAccount", "ServiceAccount", "Role", "RoleBinding",
                      "Service", "Service", "StatefulSet", "Deployment", "PodDisruptionBudget", "CronJob"]
     names = [c["metadata"]["name"] for c in children_of(CASES["journey"])]
-    assert names == ["mycluster-privsecrets", "mycluster-initconf", "mycluster-sa", "mycluster-backup",
-                     "mycluster-backup", "mycluster-backup", "mycluster-instances", "mycluster", "mycluster",
-                     "mycluster-router", "mycluster-pdb", "mycluster-schedule-ref-cb"]
+    assert names == ["mycluster-privsecrets", "mycluster-initconf", "mycluster-router-scripts", "mycluster-sa",
+                     "mycluster-backup", "mycluster-backup", "mycluster-backup", "mycluster-instances", "mycluster",
+                     "mycluster", "mycluster-router", "mycluster-pdb", "mycluster-schedule-ref-cb"]
 
 
 def test_a_user_service_account_replaces_ours() -> None:

@@ -23,6 +23,8 @@ from innodb_operator.builders import (
     cronjob_names,
     passwords_from_secret,
 )
+from innodb_operator.builders.config import config_hash
+from innodb_operator.builders.router import build_router_scripts, router_scripts_data
 
 
 def _by_name(items: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -117,8 +119,37 @@ def test_router_takes_its_version_pod_spec_labels_and_annotations() -> None:
     assert router["image"] == "registry.example.com/mysql/community-router:9.7.1"
     assert router["resources"] == {"limits": {"cpu": "500m"}}
     assert template["metadata"]["labels"]["team"] == "payments"
-    assert template["metadata"]["annotations"] == {"example.com/router": "yes"}
+    assert template["metadata"]["annotations"] == {
+        "example.com/router": "yes",
+        "mysql.innodb-operator.dev/config-hash": config_hash(router_scripts_data())}
     assert dep["spec"]["replicas"] == 2
+
+
+def test_router_runs_our_entrypoint_from_its_configmap() -> None:
+    cluster = cluster_of(JOURNEY)
+    configmap = build_router_scripts(cluster)
+    assert configmap["metadata"]["name"] == "mycluster-router-scripts"
+    assert configmap["metadata"]["labels"]["app.kubernetes.io/component"] == "router"
+    pod = build_router_deployment(cluster)["spec"]["template"]["spec"]
+    (router,) = pod["containers"]
+    assert router["command"] == ["bash", "/mnt/router-scripts/router-entrypoint.sh"]
+    assert {"name": "router-scripts", "mountPath": "/mnt/router-scripts", "readOnly": True} in router["volumeMounts"]
+    assert {"name": "router-scripts", "configMap": {"name": "mycluster-router-scripts", "defaultMode": 0o444}} in (
+        pod["volumes"])
+    script = configmap["data"]["router-entrypoint.sh"]
+    assert script.startswith("#!/bin/bash\n") and "set -euo pipefail" in script
+    assert "--account \"$MYSQL_USER\" --account-create never" in script
+    assert "--report-host" in script and "--conf-use-sockets" in script
+    assert script.rstrip().endswith('exec mysqlrouter --config "$ROUTER_DIR/mysqlrouter.conf"')
+    # The password is only ever printed into a pipe or a 0600 file by bash's printf, never an argument.
+    uses = [line.strip() for line in script.splitlines() if "$MYSQL_PASSWORD" in line and not line.startswith(": ")]
+    assert uses and all(line.startswith("printf ") for line in uses), uses
+
+
+def test_a_changed_router_script_rolls_the_routers() -> None:
+    before = build_router_deployment(cluster_of(JOURNEY))["spec"]["template"]["metadata"]["annotations"]
+    assert before["mysql.innodb-operator.dev/config-hash"] == config_hash(
+        build_router_scripts(cluster_of(JOURNEY))["data"])
 
 
 def test_pdb_allows_one_disruption_of_server_pods() -> None:

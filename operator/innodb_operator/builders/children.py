@@ -2,8 +2,8 @@
 
 Contract: :func:`desired_children` is pure and deterministic: the same cluster, passwords and
 operator image give equal lists; inputs are never modified and no two children share a
-mutable object. Order: dependencies first (private Secret, initconf ConfigMap,
-ServiceAccounts, backup Role and RoleBinding), then Services, the StatefulSet, the router
+mutable object. Order: dependencies first (private Secret, initconf and router-scripts
+ConfigMaps, ServiceAccounts, backup Role and RoleBinding), then Services, the StatefulSet, the router
 Deployment, the PodDisruptionBudget and the backup CronJobs (by name).
 """
 
@@ -23,7 +23,7 @@ from .rbac import (
     build_backup_service_account,
     build_server_service_account,
 )
-from .router import build_router_deployment
+from .router import build_router_deployment, build_router_scripts
 from .secrets import build_private_secret
 from .services import build_instances_service, build_router_service
 from .statefulset import build_statefulset
@@ -34,6 +34,7 @@ def desired_children(cluster: Cluster, *, passwords: Mapping[str, str], operator
     return [
         build_private_secret(cluster, passwords),
         build_initconf(cluster),
+        build_router_scripts(cluster),
         *([server_sa] if server_sa is not None else []),
         build_backup_service_account(cluster),
         build_backup_role(cluster),

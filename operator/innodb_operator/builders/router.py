@@ -1,17 +1,23 @@
-"""The ``<name>-router`` Deployment: stock MySQL Router, bootstrapped from its environment.
+"""The ``<name>-router`` Deployment (MySQL Router) and its ``<name>-router-scripts`` ConfigMap.
 
 Contract:
   * replicas = ``router.instances``; image ``spec.router_image`` (``router.version``, else the
     server version); the pod template carries the router labels plus ``router.podLabels`` and
-    ``router.podAnnotations`` (ours win); ``router.podSpec`` is merged like the server's.
-  * The image's entrypoint bootstraps against ``MYSQL_HOST`` = the headless Service's DNS name
-    on ``MYSQL_PORT`` 3306, as ``MYSQL_USER``/``MYSQL_PASSWORD`` = the operator's router account
-    (secretKeyRef into ``<name>-privsecrets``), reusing that account
-    (``MYSQL_CREATE_ROUTER_USER=0``) instead of creating one per pod start.
+    ``router.podAnnotations`` (ours win) and the ``config-hash`` annotation of the scripts
+    ConfigMap (a changed script rolls the routers); ``router.podSpec`` is merged like the server's.
+  * The container's ``command`` is our entrypoint, ``router-entrypoint.sh`` from the
+    ``<name>-router-scripts`` ConfigMap (mounted read-only at ``/mnt/router-scripts``; see
+    :mod:`.scripts`), not the image's: production and the local environment run the same code.
+    It bootstraps against ``MYSQL_HOST`` = the headless Service's DNS name on ``MYSQL_PORT``
+    3306, as ``MYSQL_USER``/``MYSQL_PASSWORD`` = the operator's router account (secretKeyRef
+    into ``<name>-privsecrets``), reusing that account instead of creating one per pod start.
+  * The environment is also what the stock image's own entrypoint reads
+    (``MYSQL_CREATE_ROUTER_USER=0`` is for it alone), so a ``router.podSpec`` container
+    ``router`` whose ``command`` is the image's entrypoint runs that instead (docs/children.md).
   * ``MYSQL_INNODB_CLUSTER_MEMBERS`` is "1", not ``instances``: the entrypoint waits for at least
-    that many ONLINE members and gives up after about a minute, so tying it to ``instances``
-    would keep routers from starting while any member is down and restart every router on a
-    server scale. "1" still holds the bootstrap until a group exists.
+    that many ONLINE members, so tying it to ``instances`` would keep routers from starting while
+    any member is down and restart every router on a server scale. "1" still holds the bootstrap
+    until a group exists.
   * Rolling updates never drop below the desired count (maxUnavailable 0); routers prefer
     distinct nodes; ready when port 6446 accepts connections; uid 999, non-root.
 """
@@ -20,12 +26,32 @@ from __future__ import annotations
 
 from innodb_api.types import Cluster
 
-from . import labels, layout, names, secrets
+from . import labels, layout, names, scripts, secrets
+from .config import config_hash
 from .meta import Obj, new_object, secret_env
 from .podspec_merge import merge_pod_spec
 from .server_pod import anti_affinity, container_security_context, pod_security_context
 
 ROUTER_WAIT_FOR_MEMBERS = "1"
+ROUTER_SCRIPTS_DIR = "/mnt/router-scripts"
+ROUTER_SCRIPTS_VOLUME = "router-scripts"
+ROUTER_ENTRYPOINT_SH = "router-entrypoint.sh"
+
+
+def router_scripts_name(cluster_name: str) -> str:
+    """The ConfigMap holding the router container's entrypoint."""
+    return f"{cluster_name}-router-scripts"
+
+
+def router_scripts_data() -> dict[str, str]:
+    return {ROUTER_ENTRYPOINT_SH: scripts.router_entrypoint()}
+
+
+def build_router_scripts(cluster: Cluster) -> Obj:
+    configmap = new_object("v1", "ConfigMap", cluster, router_scripts_name(cluster.name),
+                           labels.labels(cluster, "router"))
+    configmap["data"] = router_scripts_data()
+    return configmap
 
 
 def router_env(cluster: Cluster) -> list[Obj]:
@@ -45,6 +71,7 @@ def router_container(cluster: Cluster) -> Obj:
         "name": "router",
         "image": cluster.spec.router_image,
         "imagePullPolicy": cluster.spec.image_pull_policy,
+        "command": ["bash", f"{ROUTER_SCRIPTS_DIR}/{ROUTER_ENTRYPOINT_SH}"],
         "env": router_env(cluster),
         "ports": [{"name": name, "containerPort": port, "protocol": "TCP"} for name, port in layout.ROUTER_PORTS],
         "readinessProbe": {
@@ -55,7 +82,10 @@ def router_container(cluster: Cluster) -> Obj:
             "successThreshold": 1,
         },
         "securityContext": container_security_context(),
-        "volumeMounts": [{"name": "tmp", "mountPath": layout.TMP_DIR}],
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": layout.TMP_DIR},
+            {"name": ROUTER_SCRIPTS_VOLUME, "mountPath": ROUTER_SCRIPTS_DIR, "readOnly": True},
+        ],
     }
 
 
@@ -65,7 +95,11 @@ def router_pod_spec(cluster: Cluster) -> Obj:
         "securityContext": pod_security_context(layout.ROUTER_UID),
         "affinity": anti_affinity(labels.router_selector(cluster)),
         "containers": [router_container(cluster)],
-        "volumes": [{"name": "tmp", "emptyDir": {}}],
+        "volumes": [
+            {"name": "tmp", "emptyDir": {}},
+            {"name": ROUTER_SCRIPTS_VOLUME,
+             "configMap": {"name": router_scripts_name(cluster.name), "defaultMode": 0o444}},
+        ],
     }
     if cluster.spec.image_pull_secrets:
         spec["imagePullSecrets"] = [{"name": n} for n in cluster.spec.image_pull_secrets]
@@ -76,9 +110,11 @@ def build_router_deployment(cluster: Cluster) -> Obj:
     router = cluster.spec.router
     deployment = new_object("apps/v1", "Deployment", cluster, names.router_deployment_name(cluster.name),
                             labels.labels(cluster, "router"))
-    template_meta: Obj = {"labels": labels.with_user(labels.labels(cluster, "router"), router.pod_labels)}
-    if router.pod_annotations:
-        template_meta["annotations"] = labels.with_user({}, router.pod_annotations)
+    annotations = {labels.CONFIG_HASH_ANNOTATION: config_hash(router_scripts_data())}
+    template_meta: Obj = {
+        "labels": labels.with_user(labels.labels(cluster, "router"), router.pod_labels),
+        "annotations": labels.with_user(annotations, router.pod_annotations),
+    }
     deployment["spec"] = {
         "replicas": router.instances,
         "selector": {"matchLabels": labels.router_selector(cluster)},

@@ -1,4 +1,4 @@
-"""The shell scripts the server pods run, stored in the ``<name>-initconf`` ConfigMap.
+"""The shell scripts the pods run: the server's in ``<name>-initconf``, the router's in ``<name>-router-scripts``.
 
 Contract: bash with ``set -euo pipefail``; per-cluster values are shell-quoted assignments at
 the top (never spliced into commands); credentials come from the environment (secretKeyRef:
@@ -21,6 +21,14 @@ traced or put on a command line.
     ``performance_schema.replication_group_members``.
   * ``liveness.sh``: 0 when mysqld answers at all (``mysqladmin ping`` is 0 even on access
     denied), so a recovering or cloning member is never killed by its probes.
+  * ``router-entrypoint.sh`` (the router container's command, see :mod:`.router`): waits until
+    ``MYSQL_HOST`` reports at least ``MYSQL_INNODB_CLUSTER_MEMBERS`` ONLINE members, then
+    ``mysqlrouter --bootstrap`` as ``MYSQL_USER`` reusing that account (``--account ...
+    --account-create never``: the operator creates it), with ``--report-host`` (the pod's
+    hostname, which need not resolve) and ``--conf-use-sockets``, into a directory under /tmp;
+    then ``exec mysqlrouter`` in the foreground. ``MYSQL_PASSWORD`` reaches the client through
+    a 0600 option file and the router through its stdin, never a command line. Needs bash, the
+    ``mysql`` client and ``mysqlrouter`` in the image, as the stock MySQL Router image has.
 """
 
 from __future__ import annotations
@@ -131,6 +139,36 @@ mysqladmin --socket="$SOCKET" --connect-timeout=5 ping >/dev/null 2>&1
 """
 
 
+_ROUTER_ENTRYPOINT = r"""
+# Bootstrap MySQL Router against the group, then run it in the foreground (router container).
+: "${MYSQL_HOST:?MYSQL_HOST is not set}" "${MYSQL_USER:?MYSQL_USER is not set}"
+: "${MYSQL_PASSWORD:?MYSQL_PASSWORD is not set}"
+port="${MYSQL_PORT:-3306}"
+members="${MYSQL_INNODB_CLUSTER_MEMBERS:-1}"
+
+cnf_str() { local s=${1//\\/\\\\}; s=${s//\"/\\\"}; printf '"%s"' "$s"; }
+umask 077
+client_cnf="$(mktemp "$TMP_DIR/router-client.XXXXXX")"
+trap 'rm -f "$client_cnf"' EXIT
+printf '[client]\nuser=%s\npassword=%s\n' "$(cnf_str "$MYSQL_USER")" "$(cnf_str "$MYSQL_PASSWORD")" > "$client_cnf"
+query="SELECT COUNT(*) FROM performance_schema.replication_group_members WHERE MEMBER_STATE = 'ONLINE'"
+until online="$(mysql --defaults-extra-file="$client_cnf" -h "$MYSQL_HOST" -P "$port" --connect-timeout=3 \
+                 -N -B -e "$query" 2>/dev/null)" && [[ "$online" =~ ^[0-9]+$ ]] && ((online >= members)); do
+  echo "router-entrypoint: waiting for $members ONLINE member(s) at $MYSQL_HOST:$port (now: ${online:-no answer})"
+  sleep 2
+done
+rm -f "$client_cnf"
+
+echo "router-entrypoint: $online member(s) ONLINE; bootstrapping into $ROUTER_DIR as $MYSQL_USER"
+# Router asks for two passwords on stdin: the bootstrap user's, then the --account's (the same account).
+printf '%s\n%s\n' "$MYSQL_PASSWORD" "$MYSQL_PASSWORD" | mysqlrouter --bootstrap "$MYSQL_USER@$MYSQL_HOST:$port" \
+  --directory "$ROUTER_DIR" --force --conf-use-sockets --report-host "${HOSTNAME:-$(hostname)}" \
+  --account "$MYSQL_USER" --account-create never
+trap - EXIT
+exec mysqlrouter --config "$ROUTER_DIR/mysqlrouter.conf"
+"""
+
+
 def _script(assignments: Mapping[str, str | int], body: str) -> str:
     lines = "".join(f"{key}={shlex.quote(str(value))}\n" for key, value in assignments.items())
     return f"{_HEADER}{lines}{body}"
@@ -160,3 +198,7 @@ def readiness() -> str:
 
 def liveness() -> str:
     return _script({"SOCKET": layout.SOCKET}, _LIVENESS)
+
+
+def router_entrypoint() -> str:
+    return _script({"TMP_DIR": layout.TMP_DIR, "ROUTER_DIR": f"{layout.TMP_DIR}/mysqlrouter"}, _ROUTER_ENTRYPOINT)
