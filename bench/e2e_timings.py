@@ -1,6 +1,6 @@
 """Repeat the end-to-end timings on the local environment and print them side by side.
 
-    PYTHONPATH=tests .venv/bin/python bench/e2e_timings.py [--runs 3]
+    .venv/bin/python bench/e2e_timings.py [--runs 3]
 
 Each run installs a fresh three-member cluster with the chart (journey values) and measures:
 apply-to-ONLINE (helm install until ONLINE with a ready router), scale 3 to 5 (helm upgrade
@@ -23,11 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the e2e helpers
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "dev"))  # innodb_dev: the local environment
 
 from e2e.cluster import Cluster, install, uninstall
-from harness.localenv import LocalEnv, install_operator
-from harness.writechecker import WriteChecker
+from innodb_dev.localenv import LocalEnv, install_operator
+from innodb_dev.writechecker import WriteChecker
 
 
 def _verified(checker: WriteChecker, cluster: Cluster) -> None:

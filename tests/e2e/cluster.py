@@ -8,8 +8,8 @@ from typing import Any
 
 import mysql.connector
 
-from harness.localenv import REPO, LocalEnv, cluster_status, install_cluster, router_ready, wait_online
-from harness.waiting import wait_until
+from innodb_dev.localenv import REPO, LocalEnv, cluster_status, install_cluster, router_ready, wait_online
+from innodb_dev.waiting import wait_until
 
 CHART = str(REPO / "charts" / "mysql-innodbcluster")
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from harness import mysqlroot, toolchain
-from harness.localenv import LocalEnv
-from harness.waiting import wait_until
+from innodb_dev import mysqlroot, toolchain
+from innodb_dev.localenv import LocalEnv
+from innodb_dev.waiting import wait_until
 
 
 def _require_components() -> None:
@@ -72,7 +72,7 @@ def state_path(env: LocalEnv) -> Path:
 @pytest.fixture(scope="session")
 def operator(env: LocalEnv) -> LocalEnv:
     """The operator installed with its chart (journey step 1), once per session."""
-    from harness.localenv import OPERATOR_NS, install_operator
+    from innodb_dev.localenv import OPERATOR_NS, install_operator
 
     install_operator(env)
     wait_until(lambda: "1/1" in env.kubectl("get", "deploy", "-n", OPERATOR_NS, "--no-headers").stdout, 180,

@@ -1,6 +1,6 @@
 """Faults with an application writing through the router: what broke, when writes resumed, nothing lost.
 
-Every test runs the acknowledged-write checker (:mod:`harness.writechecker`) across the fault
+Every test runs the acknowledged-write checker (:mod:`innodb_dev.writechecker`) across the fault
 and ends by reading every acknowledged id back from every member through its own address.
 """
 
@@ -15,9 +15,9 @@ from collections.abc import Iterator
 import pytest
 
 from e2e.cluster import Cluster, install, uninstall
-from harness.localenv import OPERATOR_NS, LocalEnv
-from harness.waiting import wait_until
-from harness.writechecker import Report, WriteChecker
+from innodb_dev.localenv import OPERATOR_NS, LocalEnv
+from innodb_dev.waiting import wait_until
+from innodb_dev.writechecker import Report, WriteChecker
 
 NAMESPACE, RELEASE = "faults", "faults"
 TIMINGS: dict[str, float] = {}

@@ -16,9 +16,9 @@ from collections.abc import Iterator
 import pytest
 
 from e2e.cluster import Cluster, install, uninstall
-from harness.localenv import OPERATOR_NS, LocalEnv
-from harness.waiting import wait_until
-from harness.writechecker import WriteChecker
+from innodb_dev.localenv import OPERATOR_NS, LocalEnv
+from innodb_dev.waiting import wait_until
+from innodb_dev.writechecker import WriteChecker
 
 NAMESPACE, RELEASE = "mysql-cluster", "mycluster"
 ROWS = 1_000_000

@@ -9,8 +9,8 @@ import time
 from typing import Any
 
 from e2e.conftest import apply, create_namespace, pod, server_image, shell_container
-from harness.localenv import LocalEnv
-from harness.waiting import wait_until
+from innodb_dev.localenv import LocalEnv
+from innodb_dev.waiting import wait_until
 
 LOOP = "while :; do sleep 0.2; done"
 
@@ -190,5 +190,5 @@ def test_teardown_leaves_no_process_mount_namespace_or_address(tmp_path_factory:
                    message="the pod to run")
         assert local.leftovers(), "a running environment must show its processes and namespaces"
         tag = local.tag
-    from harness.localenv import leftovers
+    from innodb_dev.localenv import leftovers
     assert leftovers(workdir, tag) == []

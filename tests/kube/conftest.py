@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from harness import toolchain
-from harness.controlplane import OPERATOR_USER, ControlPlane
-from harness.operator_process import OperatorProcess
 from innodb_api.crd import all_crds
+from innodb_dev import toolchain
+from innodb_dev.controlplane import OPERATOR_USER, ControlPlane
+from innodb_dev.operator_process import OperatorProcess
 from innodb_operator.kube.client import KubeClient, connect
 from innodb_operator.kube.resources import CRDS, NAMESPACES
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import yaml
 
-from harness import toolchain
-from harness.controlplane import ControlPlane
-from harness.operator_process import OperatorProcess, wait_until
+from innodb_dev import toolchain
+from innodb_dev.controlplane import ControlPlane
+from innodb_dev.operator_process import OperatorProcess, wait_until
 from kube.conftest import kubectl
 from kube.test_cluster_children import EXPECTED_CHILDREN, children, converge, get_json, root_secret
 

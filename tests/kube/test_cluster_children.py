@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from harness.controlplane import OPERATOR_USER, ControlPlane
-from harness.operator_process import OperatorProcess
-from harness.waiting import hold_for, wait_until
 from innodb_api import API_VERSION
+from innodb_dev.controlplane import OPERATOR_USER, ControlPlane
+from innodb_dev.operator_process import OperatorProcess
+from innodb_dev.waiting import hold_for, wait_until
 from kube.conftest import kubectl, operator_kubeconfig
 
 SERVER_PODS = "app.kubernetes.io/instance=mycluster,app.kubernetes.io/component=database"

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from harness import toolchain
-from harness.controlplane import ControlPlane
 from innodb_api import API_VERSION, crd
+from innodb_dev import toolchain
+from innodb_dev.controlplane import ControlPlane
 from kube.conftest import kubectl
 
 

@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from harness.controlplane import ControlPlane
-from harness.tcpproxy import CuttableProxy
-from harness.waiting import eventually
+from innodb_dev.controlplane import ControlPlane
+from innodb_dev.tcpproxy import CuttableProxy
+from innodb_dev.waiting import eventually
 from innodb_operator.cache import Informer
 from innodb_operator.kube.client import KubeClient, connect
 from innodb_operator.kube.listwatch import ResourceListWatch

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.controlplane import ControlPlane
-from harness.operator_process import OperatorProcess, wait_until
-from harness.tcpproxy import CuttableProxy
 from innodb_api import API_VERSION
+from innodb_dev.controlplane import ControlPlane
+from innodb_dev.operator_process import OperatorProcess, wait_until
+from innodb_dev.tcpproxy import CuttableProxy
 from kube.conftest import kubectl, operator_kubeconfig
 
 LEASE_SECONDS = 4.0

@@ -1,4 +1,4 @@
-"""Fixtures for the ``mysql`` tier: real mysqld 9.7 processes on loopback (see harness.mysqld).
+"""Fixtures for the ``mysql`` tier: real mysqld 9.7 processes on loopback (see innodb_dev.mysqld).
 
 If the MySQL root filesystem is missing the tier FAILS with the command that installs it;
 it never skips. ``fleet`` is shared by the tests of a session (three instances that tests
@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from harness import mysqlroot
-from harness.mysqld import ROOT_USER, MysqlFleet, MysqlInstance
+from innodb_dev import mysqlroot
+from innodb_dev.mysqld import ROOT_USER, MysqlFleet, MysqlInstance
 from innodb_operator.mysql import Credentials, Endpoint, Session, connect
 
 

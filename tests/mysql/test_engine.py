@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import pytest
 
-from harness.mysqld import ROOT_USER, MysqlFleet
-from harness.waiting import eventually, wait_until
+from innodb_dev.mysqld import ROOT_USER, MysqlFleet
+from innodb_dev.waiting import eventually, wait_until
 from innodb_operator.clustering.actions import GroupConfig
 from innodb_operator.clustering.engine import Engine, Pass
 from innodb_operator.clustering.model import Desired, GroupMode, MemberState, Role

@@ -1,4 +1,4 @@
-"""The harness and the mysql/ layer against real mysqld 9.7 processes (and a real mysqlrouter).
+"""The mysqld fleet (innodb_dev.mysqld) and the mysql/ layer against real mysqld 9.7 and mysqlrouter.
 
 Group Replication SQL lives here in test code until the clustering engine owns it.
 """
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import mysqlrouter
-from harness.mysqld import ROOT_USER, MysqlFleet, MysqlInstance
-from harness.waiting import eventually
+from innodb_dev import mysqlrouter
+from innodb_dev.mysqld import ROOT_USER, MysqlFleet, MysqlInstance
+from innodb_dev.waiting import eventually
 from innodb_operator.mysql import (
     AccessDenied,
     Credentials,
@@ -127,7 +127,7 @@ async def form_group(fleet: MysqlFleet, recovery_password: str, *, channel_crede
         await s.close()
 
 
-# --- the harness -----------------------------------------------------------------------
+# --- the fleet -------------------------------------------------------------------------
 
 
 async def test_three_instances_answer_on_their_own_loopback_addresses(fleet: MysqlFleet) -> None:

@@ -12,8 +12,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from harness.controlplane import free_port
-from harness.waiting import wait_until
+from innodb_dev.controlplane import free_port
+from innodb_dev.waiting import wait_until
 
 __all__ = ["OperatorProcess", "wait_until"]
 

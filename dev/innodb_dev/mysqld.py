@@ -8,7 +8,7 @@
         a.kill(); a.start()              # SIGKILL (a crash), then start again on the same datadir
         a.stop(); a.restart()            # graceful SIGTERM and wait
 
-Where things are. The binaries live in the MySQL root filesystem (:mod:`harness.mysqlroot`)
+Where things are. The binaries live in the MySQL root filesystem (:mod:`innodb_dev.mysqlroot`)
 and run through ``chroot``; the chroot shares the host's network namespace. Datadirs live
 inside the root (``<root>/var/lib/innodb-test/<fleet>/<n>``) so the chrooted server sees
 them; they are removed when the fleet ends, after the error logs are copied to ``logdir``.
@@ -46,7 +46,7 @@ which is never printed or logged. ``stop()`` is graceful but takes ~3 s with the
 loaded (the server waits 2 s for the plugin's sessions); the fleet's teardown SIGKILLs
 instead, since the datadirs are deleted anyway.
 
-Run alone for poking: ``python -m harness.mysqld [N]`` (the password goes to a 0600 file).
+Run alone for poking: ``python -m innodb_dev.mysqld [N]`` (the password goes to a 0600 file).
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from harness import mysqlroot
+from innodb_dev import mysqlroot
 
 CLASSIC_PORT = 3306
 X_PORT = 33060
@@ -120,7 +120,7 @@ def _say(message: str) -> None:
 
 
 class MysqldError(RuntimeError):
-    """A harness-managed server failed to start, stop or answer."""
+    """A fleet-managed server failed to start, stop or answer."""
 
 
 def require_root() -> Path:

@@ -32,8 +32,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness.nodeagent.network import SERVICE_CIDR, in_netns, listening_socket
-from harness.nodeagent.rest import ApiError, Rest
+from innodb_dev.nodeagent.network import SERVICE_CIDR, in_netns, listening_socket
+from innodb_dev.nodeagent.rest import ApiError, Rest
 
 DOMAIN = "svc.cluster.local"
 

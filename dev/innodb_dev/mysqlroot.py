@@ -3,8 +3,8 @@
 The host's libraries are too old for these packages, so they live in a minimal Debian
 root of their own (``debootstrap --variant=minbase sid``) and run through ``chroot``.
 
-    python -m harness.mysqlroot ensure     # build once (about a minute, ~700 MB), print its path
-    python -m harness.mysqlroot path       # print the cached root, or fail saying how to build it
+    python -m innodb_dev.mysqlroot ensure     # build once (about a minute, ~700 MB), print its path
+    python -m innodb_dev.mysqlroot path       # print the cached root, or fail saying how to build it
 
 The root is cached under ``~/.cache/innodb-operator/mysql-root-<server version>``; a
 pointer file names the current one, so a warm machine needs no network at all. The
@@ -24,7 +24,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from harness.toolchain import cache_root
+from innodb_dev.toolchain import cache_root
 
 SUITE = "sid"
 PACKAGES = ("mysql-server-core", "mysql-client-core", "mysql-router")
@@ -135,7 +135,7 @@ def main(argv: list[str]) -> int:
             return 1
         print(root)
         return 0
-    print("usage: python -m harness.mysqlroot [ensure|path]", file=sys.stderr)
+    print("usage: python -m innodb_dev.mysqlroot [ensure|path]", file=sys.stderr)
     return 2
 
 

@@ -23,9 +23,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import mysqlroot
+from innodb_dev import REPO, mysqlroot
 
-REPO = Path(__file__).resolve().parents[3]
 IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 ENTRYPOINT_PATH = "/usr/local/bin/agent-router-entrypoint.sh"
 

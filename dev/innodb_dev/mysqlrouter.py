@@ -33,7 +33,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.mysqld import MysqldError, require_root
+from innodb_dev.mysqld import MysqldError, require_root
 
 _TEST_DIR = "var/lib/innodb-test"
 

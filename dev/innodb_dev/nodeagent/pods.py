@@ -33,12 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.nodeagent import container, images, probes
-from harness.nodeagent.rest import ApiError, Rest
-from harness.nodeagent.volumes import VolumeNotReady, Volumes
+from innodb_dev.nodeagent import container, images, probes
+from innodb_dev.nodeagent.rest import ApiError, Rest
+from innodb_dev.nodeagent.volumes import VolumeNotReady, Volumes
 
 if TYPE_CHECKING:
-    from harness.nodeagent.node import NodeContext
+    from innodb_dev.nodeagent.node import NodeContext
 
 BACKOFF_START, BACKOFF_MAX, BACKOFF_RESET = 10.0, 300.0, 600.0
 

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.nodeagent.rest import Rest
+from innodb_dev.nodeagent.rest import Rest
 
 TOKEN_SECONDS = 3607
 

@@ -23,7 +23,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.nodeagent.images import IMAGE_PATH, Image
+from innodb_dev.nodeagent.images import IMAGE_PATH, Image
 
 
 @dataclass(frozen=True)

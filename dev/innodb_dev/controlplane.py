@@ -12,7 +12,7 @@ authorizer, the default admission plugins plus NodeRestriction, and writes a
 Metadata-level audit log. Teardown stops every process (SIGTERM, then SIGKILL) even
 when the caller failed, and removes nothing the caller did not ask it to.
 
-Run it alone for poking with kubectl: ``python -m harness.controlplane``.
+Run it alone for poking with kubectl: ``python -m innodb_dev.controlplane``.
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from harness import toolchain
-from harness.pki import write_pki
 from innodb_api.crd import all_crds
+from innodb_dev import toolchain
+from innodb_dev.pki import write_pki
 
 OPERATOR_USER = "innodb-operator"
 # How pods reach the API server (the ``kubernetes`` Service's ClusterIP and DNS names):

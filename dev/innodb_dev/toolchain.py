@@ -3,8 +3,8 @@
 Every component is pinned here and built once into the user's cache directory,
 in a folder keyed by its version; later calls find it there and return at once.
 
-    python -m harness.toolchain ensure        # build what is missing, print progress
-    python -m harness.toolchain paths         # print where each binary lives
+    python -m innodb_dev.toolchain ensure        # build what is missing, print progress
+    python -m innodb_dev.toolchain paths         # print where each binary lives
 
 Components:
   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl
@@ -14,7 +14,7 @@ Components:
   etcd  from the ``go.etcd.io/etcd/server/v3`` Go module at ETCD_VERSION;
   helm  from ``helm.sh/helm/v3/cmd/helm`` at HELM_VERSION.
 
-The MySQL root filesystem is handled by :mod:`harness.mysqlroot`.
+The MySQL root filesystem is handled by :mod:`innodb_dev.mysqlroot`.
 """
 
 from __future__ import annotations
@@ -199,7 +199,7 @@ def ensure() -> Binaries:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.toolchain", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m innodb_dev.toolchain", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["ensure", "paths"])
     args = parser.parse_args(argv)
     if args.command == "ensure":

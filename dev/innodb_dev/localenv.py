@@ -26,13 +26,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness import toolchain
-from harness.controlplane import ControlPlane
-from harness.nodeagent import addons, network
-from harness.nodeagent.pods import pid_file
-from harness.waiting import wait_until
+from innodb_dev import REPO, toolchain
+from innodb_dev.controlplane import ControlPlane
+from innodb_dev.nodeagent import addons, network
+from innodb_dev.nodeagent.pods import pid_file
+from innodb_dev.waiting import wait_until
 
-REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DIR = REPO / ".localenv"
 OPERATOR_NS, OPERATOR_RELEASE = "mysql-operator", "mysql-operator"
 CLUSTER_NS, CLUSTER_RELEASE = "mysql-cluster", "mycluster"
@@ -60,9 +59,9 @@ class LocalEnv:
             state = workdir / "agent"
             (state / "agent.json").unlink(missing_ok=True)
             log = open(workdir / "node-agent.log", "ab")  # noqa: SIM115 - closed below
-            env = {**os.environ, "PYTHONPATH": str(REPO / "tests")}
+            env = {**os.environ, "PYTHONPATH": str(REPO / "dev")}
             agent = subprocess.Popen(
-                [sys.executable, "-m", "harness.nodeagent", "--kubeconfig", str(cp.kubeconfig),
+                [sys.executable, "-m", "innodb_dev.nodeagent", "--kubeconfig", str(cp.kubeconfig),
                  "--state-dir", str(state), "--tag", tag, "--stop-grace", str(stop_grace),
                  "--nodes", ",".join(f"node-{i}" for i in range(1, nodes + 1))],
                 stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -375,7 +374,7 @@ def down(workdir: Path, *, wipe: bool) -> int:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m harness.localenv")
+    parser = argparse.ArgumentParser(prog="python -m innodb_dev.localenv")
     parser.add_argument("command", choices=["up", "down"])
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR)
     parser.add_argument("--wipe", action="store_true", help="down: also delete the data")

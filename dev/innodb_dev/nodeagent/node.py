@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.nodeagent import addons
-from harness.nodeagent.network import Network
-from harness.nodeagent.pods import PodWorker
-from harness.nodeagent.rest import ApiError, Rest
+from innodb_dev.nodeagent import addons
+from innodb_dev.nodeagent.network import Network
+from innodb_dev.nodeagent.pods import PodWorker
+from innodb_dev.nodeagent.rest import ApiError, Rest
 
 LEASE_SECONDS = 40
 RENEW_SECONDS = 10
@@ -69,7 +69,7 @@ def node_object(name: str, host_ip: str) -> dict[str, Any]:
             "addresses": [{"type": "InternalIP", "address": host_ip}, {"type": "Hostname", "address": name}],
             "nodeInfo": {"kubeletVersion": "v1.36.3-node-agent", "kubeProxyVersion": "", "operatingSystem": "linux",
                          "architecture": "amd64", "containerRuntimeVersion": "node-agent://1",
-                         "osImage": "node agent (tests/harness/nodeagent)", "kernelVersion": os.uname().release,
+                         "osImage": "node agent (dev/innodb_dev/nodeagent)", "kernelVersion": os.uname().release,
                          "machineID": "", "systemUUID": "", "bootID": ""},
         },
     }
@@ -242,7 +242,7 @@ class Agent:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m harness.nodeagent", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m innodb_dev.nodeagent", description=__doc__)
     parser.add_argument("--kubeconfig", type=Path, required=True)
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--tag", required=True, help="short hex id of the environment")

@@ -1,0 +1,5 @@
+import sys
+
+from innodb_dev.nodeagent.node import main
+
+sys.exit(main())

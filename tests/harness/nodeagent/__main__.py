@@ -1,5 +1,0 @@
-import sys
-
-from harness.nodeagent.node import main
-
-sys.exit(main())
