@@ -375,8 +375,8 @@ class ControlPlane:
             if check():
                 return
             time.sleep(0.2)
-        proc = self.processes.get(what)
-        raise TimeoutError(f"{what} not ready within {timeout}s:\n{proc.tail() if proc else ''}")
+        waited = self.processes.get(what)
+        raise TimeoutError(f"{what} not ready within {timeout}s:\n{waited.tail() if waited else ''}")
 
 
 def _tcp_open(port: int) -> bool:

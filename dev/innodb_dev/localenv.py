@@ -12,6 +12,7 @@ plane, and :meth:`LocalEnv.leftovers` says what, if anything, stayed behind.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -26,9 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import mysql.connector
+
 from innodb_dev import REPO, toolchain
 from innodb_dev.controlplane import ControlPlane
 from innodb_dev.nodeagent import addons, network
+from innodb_dev.nodeagent.node import AGENT_INFO, AgentInfo, read_agent_info
 from innodb_dev.nodeagent.pods import pid_file
 from innodb_dev.waiting import wait_until
 
@@ -57,7 +61,7 @@ class LocalEnv:
         tag = secrets.token_hex(2)
         with ControlPlane.start(workdir / "controlplane") as cp:
             state = workdir / "agent"
-            (state / "agent.json").unlink(missing_ok=True)
+            (state / AGENT_INFO).unlink(missing_ok=True)
             log = open(workdir / "node-agent.log", "ab")  # noqa: SIM115 - closed below
             env = {**os.environ, "PYTHONPATH": str(REPO / "dev")}
             agent = subprocess.Popen(
@@ -67,7 +71,7 @@ class LocalEnv:
                 stdout=log, stderr=subprocess.STDOUT, env=env)
             self = cls(workdir, cp, agent, tag)
             try:
-                wait_until(lambda: (state / "agent.json").exists() or agent.poll() is not None, 60,
+                wait_until(lambda: (state / AGENT_INFO).exists() or agent.poll() is not None, 60,
                            message="the node agent to register its nodes")
                 if agent.poll() is not None:
                     raise RuntimeError(f"the node agent exited: {self.agent_log()[-2000:]}")
@@ -87,8 +91,8 @@ class LocalEnv:
     def state(self) -> Path:
         return self.workdir / "agent"
 
-    def agent_info(self) -> dict[str, Any]:
-        return dict(json.loads((self.state / "agent.json").read_text()))
+    def agent_info(self) -> AgentInfo:
+        return read_agent_info(self.state)
 
     def agent_log(self) -> str:
         return (self.workdir / "node-agent.log").read_text(errors="replace")
@@ -108,7 +112,7 @@ class LocalEnv:
     def service_address(self, namespace: str, name: str) -> str:
         """The host-side loopback address of a ClusterIP Service (ports as the Service's)."""
         cluster_ip = self.get("service", "-n", namespace, name)["spec"]["clusterIP"]
-        return addons.host_address(cluster_ip, int(self.agent_info()["service_octet"]))
+        return addons.host_address(cluster_ip, self.agent_info()["service_octet"])
 
     def container_pid(self, namespace: str, pod: str, container: str) -> int:
         path = pid_file(self.state, namespace, pod, container)
@@ -158,14 +162,14 @@ def leftovers(workdir: Path, tag: str) -> list[str]:
         except OSError:
             continue
     found += [f"mount {m}" for m in sorted(mounts)]
-    addresses = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True).stdout
+    addresses = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True, check=False).stdout
     found += [f"address {line}" for line in addresses.splitlines() if f"ioc{tag}" in line]
     return found
 
 
 def _run(argv: list[str], *, input: str | None = None, check: bool = True,
          timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(argv, input=input, capture_output=True, text=True, timeout=timeout, check=False)
     if check and result.returncode != 0:
         raise RuntimeError(f"{' '.join(argv[:1] + argv[3:])} failed ({result.returncode}): "
                            f"{result.stderr.strip() or result.stdout.strip()}")
@@ -245,14 +249,12 @@ def wait_online(env: LocalEnv, *, instances: int = 3, routers: int = 1, timeout:
 
 
 def sql(host: str, port: int, password: str, statement: str, *, user: str = "root") -> list[tuple[Any, ...]]:
-    import mysql.connector
-
     conn = mysql.connector.connect(host=host, port=port, user=user, password=password,
                                    connection_timeout=5, ssl_disabled=False)
     try:
         cursor = conn.cursor()
         cursor.execute(statement)
-        return list(cursor.fetchall())  # type: ignore[arg-type]
+        return [tuple(row) for row in cursor.fetchall()]
     finally:
         conn.close()
 
@@ -355,8 +357,8 @@ def down(workdir: Path, *, wipe: bool) -> int:
         _say(f"stopping the local environment (pid {pid})")
         os.kill(pid, signal.SIGTERM)
         wait_until(lambda: not _alive(pid), 180, interval=0.5, message="the local environment to stop")
-    info = workdir / "agent" / "agent.json"
-    tag = json.loads(info.read_text())["tag"] if info.exists() else "ffff"
+    state = workdir / "agent"
+    tag = read_agent_info(state)["tag"] if (state / AGENT_INFO).exists() else "ffff"
     stray = [line for line in leftovers(workdir, tag) if line.startswith("process ")]
     for line in stray:  # what a killed ./dev/up left running: agent, control plane, containers
         with contextlib.suppress(ProcessLookupError, ValueError):
@@ -372,8 +374,6 @@ def down(workdir: Path, *, wipe: bool) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
     parser = argparse.ArgumentParser(prog="python -m innodb_dev.localenv")
     parser.add_argument("command", choices=["up", "down"])
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR)

@@ -71,6 +71,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import mysql.connector
+
 from innodb_dev import mysqlroot
 
 CLASSIC_PORT = 3306
@@ -146,7 +148,7 @@ def _sql_string(value: str) -> str:
 
 
 def _ip(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
+    return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30, check=False)
 
 
 @dataclass
@@ -265,7 +267,7 @@ def _initialize(root: Path, workdir: Path) -> None:
         f"{_COMMON_SETTINGS}{_INIT_SETTINGS}")
     result = subprocess.run(["chroot", str(root), "/usr/sbin/mysqld", f"--defaults-file={inner}/init.cnf",
                              "--initialize-insecure", "--user=root"],
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=300, check=False)
     if result.returncode != 0:
         log = (workdir / "init.log").read_text(errors="replace") if (workdir / "init.log").exists() else ""
         raise MysqldError(f"mysqld --initialize-insecure failed ({result.returncode}):\n{result.stderr}\n{log}")
@@ -399,8 +401,6 @@ class MysqlInstance:
 
     def wait_until_ready(self, deadline: float) -> None:
         """Poll until root can run ``SELECT 1`` over TCP; raise (with the log's tail) at the deadline."""
-        import mysql.connector
-
         last: Exception | None = None
         while True:
             if not self.is_running:
@@ -460,8 +460,6 @@ class MysqlInstance:
     def sql(self, statement: str, params: Sequence[Any] | dict[str, Any] | None = None,
             **connect: Any) -> list[tuple[Any, ...]]:
         """Run one statement (as root unless ``connect`` overrides) and return its rows."""
-        import mysql.connector
-
         conn: Any = mysql.connector.connect(**self.connection_params(**connect))
         try:
             cur = conn.cursor()

@@ -44,7 +44,8 @@ def debian_mirror() -> str:
         if not path.is_file() or path.suffix not in ("", ".list", ".sources"):
             continue
         text = path.read_text(errors="replace")
-        for url in re.findall(r"(?:URIs:\s*|^deb\s+(?:\[[^\]]*\]\s+)?)(\S+)", text, re.M):
+        urls: list[str] = re.findall(r"(?:URIs:\s*|^deb\s+(?:\[[^\]]*\]\s+)?)(\S+)", text, re.M)
+        for url in urls:
             if url.rstrip("/").endswith("/debian"):
                 return url.rstrip("/")
     raise RuntimeError("no Debian archive found in /etc/apt/sources.list{,.d}; cannot build the MySQL root")
@@ -58,6 +59,15 @@ def cached_root() -> Path | None:
     except (OSError, ValueError, KeyError):
         return None
     return root if (root / "usr" / "sbin" / "mysqld").exists() else None
+
+
+def cached_versions() -> dict[str, str]:
+    """The package versions the current cached root was built from (empty when unknown)."""
+    try:
+        versions = json.loads((cache_root() / _POINTER).read_text()).get("versions") or {}
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in versions.items()}
 
 
 def _versions(mirror: str) -> dict[str, str]:

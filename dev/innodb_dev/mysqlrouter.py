@@ -105,7 +105,7 @@ def bootstrap(args: Sequence[str], *, password: str | None = None, timeout: floa
     if os.geteuid() == 0 and not any(a.startswith("--user") for a in args):
         argv.append("--user=root")  # it refuses to bootstrap as root otherwise
     result = subprocess.run(argv, input=(password + "\n") if password is not None else "",
-                            capture_output=True, text=True, timeout=timeout)
+                            capture_output=True, text=True, timeout=timeout, check=False)
     return BootstrapResult(argv=argv, returncode=result.returncode, output=result.stdout + result.stderr)
 
 
@@ -122,7 +122,7 @@ def bootstrap_with_account(args: Sequence[str], *, password: str, account_passwo
     if os.geteuid() == 0 and not any(a.startswith("--user") for a in args):
         argv.append("--user=root")
     answers = f"{password}\n{account_password if account_password is not None else password}\n"
-    result = subprocess.run(argv, input=answers, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(argv, input=answers, capture_output=True, text=True, timeout=timeout, check=False)
     return BootstrapResult(argv=argv, returncode=result.returncode, output=result.stdout + result.stderr)
 
 

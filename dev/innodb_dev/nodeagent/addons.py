@@ -52,9 +52,8 @@ def hosts_content(pods: list[dict[str, Any]], services: list[dict[str, Any]],
     for svc in sorted(services, key=lambda s: (s["metadata"]["namespace"], s["metadata"]["name"])):
         ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
         cluster_ip = svc["spec"].get("clusterIP")
-        names = f"{name}.{ns}.{DOMAIN} {name}.{ns}.svc {name}.{ns}"
         if cluster_ip and cluster_ip != "None":
-            lines.append(f"{cluster_ip}\t{names}")
+            lines.append(f"{cluster_ip}\t{name}.{ns}.{DOMAIN} {name}.{ns}.svc {name}.{ns}")
             continue
         publish = bool(svc["spec"].get("publishNotReadyAddresses"))
         for ip in _endpoint_ips(slices, ns, name, ready_only=not publish):
@@ -63,7 +62,7 @@ def hosts_content(pods: list[dict[str, Any]], services: list[dict[str, Any]],
 
 
 def _endpoint_ips(slices: list[dict[str, Any]], ns: str, service: str, *, ready_only: bool) -> list[str]:
-    ips = []
+    ips: list[str] = []
     for eps in slices:
         meta = eps["metadata"]
         if meta["namespace"] != ns or (meta.get("labels") or {}).get("kubernetes.io/service-name") != service:

@@ -106,7 +106,4 @@ def resolve(image: str) -> Image:
 
 
 def _mysql_version(root: Path) -> str:
-    import json
-    pointer = mysqlroot.cache_root() / "mysql-root.json"
-    versions = json.loads(pointer.read_text()).get("versions", {}) if pointer.exists() else {}
-    return str(versions.get("mysql-server-core", root.name.removeprefix("mysql-root-")))
+    return mysqlroot.cached_versions().get("mysql-server-core", root.name.removeprefix("mysql-root-"))

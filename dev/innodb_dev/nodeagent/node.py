@@ -12,6 +12,7 @@ On SIGTERM every pod is stopped (SIGTERM to its processes with a grace capped at
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import datetime as dt
@@ -20,14 +21,34 @@ import os
 import signal
 import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from innodb_dev.nodeagent import addons
 from innodb_dev.nodeagent.network import Network
 from innodb_dev.nodeagent.pods import PodWorker
 from innodb_dev.nodeagent.rest import ApiError, Rest
+
+AGENT_INFO = "agent.json"
+
+
+class AgentInfo(TypedDict):
+    """``<state>/agent.json``, written once the Nodes are registered: how to find what the agent made."""
+
+    tag: str               # the environment's id: names of its network namespaces, links and locks
+    nodes: list[str]
+    pod_subnet: str
+    service_octet: int     # Services are on the host at 127.<service_octet>.x.y
+    pid: int
+
+
+def read_agent_info(state_dir: Path) -> AgentInfo:
+    raw = json.loads((state_dir / AGENT_INFO).read_text())
+    return AgentInfo(tag=str(raw["tag"]), nodes=[str(n) for n in raw["nodes"]], pod_subnet=str(raw["pod_subnet"]),
+                     service_octet=int(raw["service_octet"]), pid=int(raw["pid"]))
+
 
 LEASE_SECONDS = 40
 RENEW_SECONDS = 10
@@ -123,9 +144,9 @@ class Agent:
                     self.contexts[name] = NodeContext(name, rest, self.network, self.state_dir, hosts.path,
                                                       self.network.gateway, proxy, service_env)
                     await self._register(rest, name)
-                (self.state_dir / "agent.json").write_text(json.dumps({
-                    "tag": self.tag, "nodes": self.node_names, "pod_subnet": str(self.network.subnet),
-                    "service_octet": octet, "pid": os.getpid()}, indent=2))
+                info = AgentInfo(tag=self.tag, nodes=self.node_names, pod_subnet=str(self.network.subnet),
+                                 service_octet=octet, pid=os.getpid())
+                (self.state_dir / AGENT_INFO).write_text(json.dumps(info, indent=2))
                 self.say(f"nodes {', '.join(self.node_names)} ready; pod network {self.network.subnet}; "
                          f"Services on the host at 127.{octet}.x.y")
                 tasks = [asyncio.create_task(self._leases(rest)),
@@ -228,7 +249,6 @@ class Agent:
 
     def _report_crash(self, task: asyncio.Task[None]) -> None:
         if not task.cancelled() and task.exception() is not None:
-            import traceback
             self.say(f"{task.get_name()} crashed:\n" + "".join(traceback.format_exception(task.exception())))
 
     async def _stop_all(self) -> None:
@@ -240,8 +260,6 @@ class Agent:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
     parser = argparse.ArgumentParser(prog="python -m innodb_dev.nodeagent", description=__doc__)
     parser.add_argument("--kubeconfig", type=Path, required=True)
     parser.add_argument("--state-dir", type=Path, required=True)

@@ -63,16 +63,31 @@ class Running:
     restart_count: int = 0
     state: dict[str, Any] = field(default_factory=lambda: {"waiting": {"reason": "ContainerCreating"}})
     last_state: dict[str, Any] = field(default_factory=dict)
-    started: bool = False
     ready: bool = False
     pid: int | None = None
     process: asyncio.subprocess.Process | None = None
     sandbox: container.Spec | None = None
     kill_reason: str = ""
+    _started: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
     @property
     def name(self) -> str:
         return str(self.spec["name"])
+
+    @property
+    def started(self) -> bool:
+        """The startup probe has passed (or there is none) since the container last started."""
+        return self._started.is_set()
+
+    @started.setter
+    def started(self, value: bool) -> None:
+        if value:
+            self._started.set()
+        else:
+            self._started.clear()
+
+    async def wait_started(self) -> None:
+        await self._started.wait()
 
     def status(self, init: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -303,8 +318,9 @@ class PodWorker:
             task.cancel()
         await asyncio.gather(*probe_tasks, return_exceptions=True)
         reason = c.kill_reason or ("Completed" if code == 0 else "Error")
-        terminated = {"exitCode": code if code >= 0 else 128 - code, "reason": reason,
-                      "startedAt": started_at, "finishedAt": now(), "containerID": f"agent://{c.pid}"}
+        exit_code = code if code >= 0 else 128 - code  # killed by a signal: 128 + its number, as runtimes report
+        terminated: dict[str, Any] = {"exitCode": exit_code, "reason": reason, "startedAt": started_at,
+                                      "finishedAt": now(), "containerID": f"agent://{c.pid}"}
         if code < 0:
             terminated["signal"] = -code
         c.state, c.last_state = {"terminated": terminated}, {"terminated": terminated}
@@ -312,8 +328,8 @@ class PodWorker:
         c.started = False
         c.process = None
         self._changed.set()
-        self.log(f"container {c.name} exited with {terminated['exitCode']} ({reason})")
-        return int(terminated["exitCode"])
+        self.log(f"container {c.name} exited with {exit_code} ({reason})")
+        return exit_code
 
     async def _container_spec(self, c: Running) -> container.Spec:
         try:
@@ -381,9 +397,11 @@ class PodWorker:
         return env
 
     def _field(self, path: str) -> str:
-        values = {"metadata.name": self.name, "metadata.namespace": self.namespace, "metadata.uid": self.uid,
-                  "spec.nodeName": self.node.name, "spec.serviceAccountName": self.pod["spec"].get(
-                      "serviceAccountName", "default"), "status.podIP": self.ip, "status.hostIP": self.node.host_ip}
+        values: dict[str, str] = {
+            "metadata.name": self.name, "metadata.namespace": self.namespace, "metadata.uid": self.uid,
+            "spec.nodeName": self.node.name,
+            "spec.serviceAccountName": str(self.pod["spec"].get("serviceAccountName", "default")),
+            "status.podIP": self.ip, "status.hostIP": self.node.host_ip}
         if path in values:
             return values[path]
         if path.startswith("metadata.labels["):
@@ -418,8 +436,7 @@ class PodWorker:
         failures_allowed = int(probe.get("failureThreshold", 3))
         ports = {p["name"]: int(p["containerPort"]) for p in c.spec.get("ports") or [] if p.get("name")}
         if kind != "startupProbe":
-            while not c.started:
-                await asyncio.sleep(0.2)
+            await c.wait_started()
         await asyncio.sleep(float(probe.get("initialDelaySeconds", 0)))
         successes = failures = 0
         while True:

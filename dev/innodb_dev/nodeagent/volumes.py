@@ -93,8 +93,7 @@ class Volumes:
                     continue
 
     async def _materialise(self, volume: dict[str, Any]) -> Path:
-        name = volume["name"]
-        target = self.root / name
+        target = self.root / str(volume["name"])
         if "emptyDir" in volume:
             return _owned_dir(target, self.fs_group)
         if "persistentVolumeClaim" in volume:
