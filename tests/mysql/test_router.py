@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from innodb_operator.clustering.engine import Engine
 
 from innodb_dev import mysqlrouter
 from innodb_dev.mysqld import ROOT_USER, MysqlFleet, MysqlInstance
 from innodb_dev.waiting import eventually
 from innodb_operator.clustering.actions import GroupConfig
+from innodb_operator.clustering.engine import Engine
 from innodb_operator.clustering.model import Desired, GroupMode
 from innodb_operator.clustering.observe import Target
 from innodb_operator.clustering.state import ClusterState

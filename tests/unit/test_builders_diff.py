@@ -14,6 +14,7 @@ from innodb_operator.builders.labels import CONFIG_HASH_ANNOTATION, VERSION
 
 STS = ("StatefulSet", "mycluster")
 ROUTER = ("Deployment", "mycluster-router")
+ROUTER_OBJECTS = (ROUTER, ("Service", "mycluster"), ("ConfigMap", "mycluster-router-scripts"))
 TEMPLATE: Path = ("spec", "template")
 POD: Path = (*TEMPLATE, "spec")
 
@@ -56,7 +57,7 @@ def _version_label_paths(children: list[dict[str, Any]], *, include_router: bool
     paths = set()
     for child in children:
         ident = (str(child["kind"]), str(child["metadata"]["name"]))
-        if ident in (ROUTER, ("Service", "mycluster")) and not include_router:
+        if ident in ROUTER_OBJECTS and not include_router:
             continue
         paths |= {(*ident, path) for path in flatten(child) if path[-1] == VERSION}
     return paths
@@ -81,7 +82,7 @@ def test_version_leaves_the_router_alone_when_router_version_is_set() -> None:
     pinned = with_spec(JOURNEY, router={"instances": 1, "version": "9.7.0"})
     before = children_of(pinned)
     changed = structural_diff(before, children_of(with_spec(pinned, version="9.7.1")))
-    assert not {c for c in changed if c[:2] in (ROUTER, ("Service", "mycluster"))}
+    assert not {c for c in changed if c[:2] in ROUTER_OBJECTS}
     assert (*STS, (*POD, "containers", "[name=mysql]", "image")) in changed
     assert changed == _version_label_paths(before, include_router=False) | {
         (*STS, (*POD, "initContainers", "[name=initconf]", "image")),
