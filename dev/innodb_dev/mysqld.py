@@ -8,6 +8,13 @@
         a.kill(); a.start()              # SIGKILL (a crash), then start again on the same datadir
         a.stop(); a.restart()            # graceful SIGTERM and wait
 
+Configuration. What the fleet runs is what ships: each instance's ``my.cnf`` includes the
+operator's own ``00-operator.cnf`` (rendered by ``innodb_operator.builders.config``), then the
+instance's identity and addresses (``01-instance.cnf``, a pod's ``01-pod.cnf`` plus paths and
+listeners), then :data:`FLEET_OVERLAY` (the few documented differences: root user, the MYSQL
+communication stack, small and fast settings), then ``extra_settings``. See the comment above
+:data:`FLEET_CLUSTER`.
+
 Where things are. The binaries live in the MySQL root filesystem (:mod:`innodb_dev.mysqlroot`)
 and run through ``chroot``; the chroot shares the host's network namespace. Datadirs live
 inside the root (``<root>/var/lib/innodb-test/<fleet>/<n>``) so the chrooted server sees
@@ -73,7 +80,9 @@ from typing import IO, Any
 
 import mysql.connector
 
+from innodb_api.types import Cluster
 from innodb_dev import mysqlroot
+from innodb_operator.builders import initconf_data, layout
 
 CLASSIC_PORT = 3306
 X_PORT = 33060
@@ -85,36 +94,64 @@ _LOCK_DIR = Path(tempfile.gettempdir()) / "innodb-operator-loopback"
 _TEST_DIR = "var/lib/innodb-test"
 _TEMPLATE_DIR = "var/lib/innodb-test-templates"
 
-# Settings that shape the files ``--initialize`` writes: part of the template key.
-_INIT_SETTINGS = """\
-innodb_redo_log_capacity=8M
-innodb_page_size=16K
-"""
+# The server configuration is the product's: ``00-operator.cnf`` is what the operator ships in
+# every cluster's initconf ConfigMap (innodb_operator.builders.config.operator_cnf), rendered for a
+# cluster named "fleet", verbatim. Each instance's my.cnf includes, in the order a pod's my.cnf
+# includes 00-operator.cnf, 01-pod.cnf and 99-extra.cnf:
+#   00-operator.cnf  the product's settings (binary log "fleet-bin", GTIDs, plugins, GR options);
+#   01-instance.cnf  what 01-pod.cnf holds in a pod (server_id, report_host, the GR local address),
+#                    plus where the instance lives: its datadir, sockets, pid and error log, and
+#                    every listener on its own loopback address (see "Addresses");
+#   50-fleet.cnf     FLEET_OVERLAY, the explicit differences of a fleet in one network namespace
+#                    on a small machine, each with its reason;
+#   99-extra.cnf     the caller's ``extra_settings``, as spec.mycnf would be.
+FLEET_CLUSTER = Cluster.from_object({"metadata": {"name": "fleet", "namespace": "innodb-dev"},
+                                     "spec": {"secretName": "fleet-root"}})
+BINLOG_BASENAME = f"{FLEET_CLUSTER.name}-bin"   # the product's log_bin=<cluster>-bin
 
-# Runtime settings shared by every instance (per-instance values are added by write_config).
-_COMMON_SETTINGS = """\
+FLEET_OVERLAY = """\
+# The fleet's differences from the operator's settings (00-operator.cnf), each with its reason.
+[mysqld]
+# The MySQL root filesystem has no mysql user; the server runs as root (a pod runs as uid 27).
 user=root
+# All members share one network namespace, where XCom would listen on *:33061 for every member
+# and skip seeds on local addresses (see innodb_dev.mysqld's docstring); pods use XCOM.
+loose_group_replication_communication_stack=MYSQL
+# Clients connect from loopback addresses that no DNS knows; never look them up.
 skip_name_resolve=ON
 host_cache_size=0
-secure_file_priv=
-log_error_verbosity=3
-gtid_mode=ON
-enforce_gtid_consistency=ON
-log_bin=binlog
-log_replica_updates=ON
-skip_replica_start=ON
+# Small and fast on a shared machine, durability traded for speed: the datadirs are thrown away.
 innodb_buffer_pool_size=64M
+innodb_redo_log_capacity=8M
 innodb_flush_log_at_trx_commit=2
 innodb_doublewrite=OFF
 sync_binlog=0
-performance_schema=ON
 max_connections=200
-plugin_load_add=group_replication.so
-plugin_load_add=mysql_clone.so
-loose_group_replication_communication_stack=MYSQL
-loose_group_replication_start_on_boot=OFF
-loose_group_replication_bootstrap_group=OFF
+# The tests read the error log.
+log_error_verbosity=3
 """
+
+
+def _operator_cnf() -> str:
+    return initconf_data(FLEET_CLUSTER)[layout.OPERATOR_CNF]
+
+
+def write_layout(directory: Path, name: str, *, inner: str, instance: str, extra: str = "") -> Path:
+    """Write ``<name>.cnf`` (``!include`` lines) and ``<name>.cnf.d/*.cnf`` into ``directory``.
+
+    ``inner`` is ``directory`` as the chrooted server sees it; ``instance`` and ``extra`` are
+    the bodies of ``01-instance.cnf`` and ``99-extra.cnf`` (``[mysqld]`` settings).
+    """
+    parts = {layout.OPERATOR_CNF: _operator_cnf(), "01-instance.cnf": "[mysqld]\n" + instance,
+             "50-fleet.cnf": FLEET_OVERLAY, layout.EXTRA_CNF: "[mysqld]\n" + extra}
+    folder = directory / f"{name}.cnf.d"
+    folder.mkdir(parents=True, exist_ok=True)
+    for file_name, text in parts.items():
+        (folder / file_name).write_text(text)
+    main = directory / f"{name}.cnf"
+    main.write_text("# Written by innodb_dev.mysqld: the operator's settings, this instance's, the fleet's.\n"
+                    + "".join(f"!include {inner}/{name}.cnf.d/{file_name}\n" for file_name in parts))
+    return main
 
 
 def _say(message: str) -> None:
@@ -230,7 +267,7 @@ def claim_block(count: int, *, attempts: int = 64) -> LoopbackBlock:
 
 def _template(root: Path, version: str) -> Path:
     """An initialised, empty datadir for this server version (built once, then reused)."""
-    key = hashlib.sha256(f"{version}\n{_COMMON_SETTINGS}{_INIT_SETTINGS}".encode()).hexdigest()[:12]
+    key = hashlib.sha256(f"{version}\n{_operator_cnf()}{FLEET_OVERLAY}".encode()).hexdigest()[:12]
     base = root / _TEMPLATE_DIR
     target = base / f"{version}-{key}"
     if (target / "mysql.ibd").exists():
@@ -247,7 +284,7 @@ def _template(root: Path, version: str) -> Path:
             data = work / "data"
             for name in ("auto.cnf", "ib_buffer_pool"):
                 (data / name).unlink(missing_ok=True)
-            for binlog in data.glob("binlog.*"):
+            for binlog in data.glob(f"{BINLOG_BASENAME}.*"):
                 binlog.unlink()
             shutil.rmtree(data / "#innodb_temp", ignore_errors=True)
             data.rename(target)
@@ -258,14 +295,17 @@ def _template(root: Path, version: str) -> Path:
 
 
 def _initialize(root: Path, workdir: Path) -> None:
-    """``mysqld --initialize-insecure`` into ``workdir/data`` with the shared settings."""
+    """``mysqld --initialize-insecure`` into ``workdir/data`` with the instances' settings.
+
+    As in a pod (init-datadir.sh runs it with the pod's my.cnf), the product's settings are
+    read at initialisation too; the GR ones are ``loose_``, since the plugin is not loaded then.
+    """
     inner = "/" + str(workdir.relative_to(root))
     (workdir / "tmp").mkdir(parents=True, exist_ok=True)
-    (workdir / "init.cnf").write_text(
-        f"[mysqld]\ndatadir={inner}/data\ntmpdir={inner}/tmp\nlog_error={inner}/init.log\n"
-        f"socket={inner}/init.sock\nmysqlx=OFF\nskip_networking=ON\nserver_id=1\n"
-        f"{_COMMON_SETTINGS}{_INIT_SETTINGS}")
-    result = subprocess.run(["chroot", str(root), "/usr/sbin/mysqld", f"--defaults-file={inner}/init.cnf",
+    config = write_layout(workdir, "init", inner=inner, instance=(
+        f"datadir={inner}/data\ntmpdir={inner}/tmp\nlog_error={inner}/init.log\n"
+        f"socket={inner}/init.sock\npid_file={inner}/init.pid\nmysqlx=OFF\nskip_networking=ON\nserver_id=1\n"))
+    result = subprocess.run(["chroot", str(root), "/usr/sbin/mysqld", f"--defaults-file={inner}/{config.name}",
                              "--initialize-insecure", "--user=root"],
                             capture_output=True, text=True, timeout=300, check=False)
     if result.returncode != 0:
@@ -340,22 +380,24 @@ class MysqlInstance:
         else:
             _initialize(self.root, self.directory)
             (self.directory / "init.cnf").unlink(missing_ok=True)
+            shutil.rmtree(self.directory / "init.cnf.d", ignore_errors=True)
 
     def write_config(self) -> None:
+        """``my.cnf`` and ``my.cnf.d/``: the product's settings, this instance's, the fleet's (see above)."""
         d = self.inner(self.directory)
-        self.config_file.write_text(
-            "[mysqld]\n"
+        write_layout(self.directory, "my", inner=d, extra=self.extra_settings, instance=(
+            # The counterpart of a pod's 01-pod.cnf: identity and the group's local address.
+            f"server_id={self.server_id}\n"
+            f"report_host={self.host}\nreport_port={self.port}\n"
+            f"loose_group_replication_local_address={self.gr_local_address}\n"
+            # Where this instance lives, instead of a pod's /var/lib/mysql and /var/run/mysqld.
             f"datadir={d}/data\ntmpdir={d}/tmp\nsocket={d}/mysqld.sock\nmysqlx_socket={d}/mysqlx.sock\n"
             f"pid_file={d}/mysqld.pid\nlog_error={d}/error.log\n"
-            f"server_id={self.server_id}\n"
+            # Every listener on the instance's own address; the admin port carries GR (MYSQL stack).
             f"bind_address={self.host}\nport={self.port}\n"
             f"mysqlx_bind_address={self.host}\nmysqlx_port={self.x_port}\n"
             f"admin_address={self.host}\nadmin_port={self.admin_port}\n"
-            f"report_host={self.host}\nreport_port={self.port}\n"
-            f"{_COMMON_SETTINGS}{_INIT_SETTINGS}"
-            f"loose_group_replication_local_address={self.gr_local_address}\n"
-            f"{self.extra_settings}"
-        )
+            f"[client]\nsocket={d}/mysqld.sock\n"))
 
     def _write_init_file(self) -> Path:
         pw = _sql_string(self.password)
@@ -550,7 +592,7 @@ class MysqlFleet:
             instance.kill()
 
     def collect_logs(self) -> None:
-        """Copy each instance's error log, stdout and config to ``logdir/<name>/``."""
+        """Copy each instance's error log, stdout and config (my.cnf and my.cnf.d/) to ``logdir/<name>/``."""
         if self.logdir is None:
             return
         for instance in self.instances:
@@ -560,6 +602,8 @@ class MysqlFleet:
                 src = instance.directory / name
                 if src.exists():
                     shutil.copy2(src, target / name)
+            if (instance.directory / "my.cnf.d").is_dir():
+                shutil.copytree(instance.directory / "my.cnf.d", target / "my.cnf.d", dirs_exist_ok=True)
 
     def __getitem__(self, index: int) -> MysqlInstance:
         return self.instances[index]

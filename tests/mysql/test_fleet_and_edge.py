@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from innodb_dev import mysqlrouter
-from innodb_dev.mysqld import ROOT_USER, MysqlFleet, MysqlInstance
+from innodb_dev.mysqld import BINLOG_BASENAME, ROOT_USER, MysqlFleet, MysqlInstance
 from innodb_dev.waiting import eventually
 from innodb_operator.mysql import (
     AccessDenied,
@@ -509,7 +509,7 @@ async def test_no_password_appears_in_any_log_or_output(new_fleet: Callable[[int
     for instance in fleet.instances:
         for name in ("error.log", "stdout.log", "general.log"):
             texts[f"{instance.name}/{name}"] = (instance.directory / name).read_text(errors="replace")
-        binlogs = sorted(p.name for p in instance.datadir.glob("binlog.0*"))
+        binlogs = sorted(p.name for p in instance.datadir.glob(f"{BINLOG_BASENAME}.0*"))
         decoded = await asyncio.to_thread(
             subprocess.run, ["chroot", str(instance.root), "mysqlbinlog", "-v",
                              *(instance.inner(instance.datadir / b) for b in binlogs)],
