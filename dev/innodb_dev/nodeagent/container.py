@@ -134,11 +134,6 @@ def start_script(spec: Spec) -> str:
 def prepare_root(spec: Spec) -> None:
     for sub in ("upper", "work", "merged"):
         (spec.workdir / sub).mkdir(parents=True, exist_ok=True)
-    for path, content, mode in spec.image.files:
-        target = spec.workdir / "upper" / path.lstrip("/")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content)
-        target.chmod(mode)
 
 
 def container_env(spec: Spec) -> dict[str, str]:

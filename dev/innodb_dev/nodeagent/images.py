@@ -6,9 +6,10 @@ PATH. Tags are ignored except that the MySQL images must carry the version in th
 
   * ``*/mysql/community-server`` -> the MySQL root filesystem (Debian's mysql-server-core),
     copy-on-write per container (overlayfs), like a container's image layers.
-  * ``*/mysql/community-router`` -> the same root; its entrypoint is :data:`ROUTER_ENTRYPOINT`,
-    our own script with the documented behaviour of the image's: wait for the group, bootstrap
-    against it with ``MYSQL_HOST``/``MYSQL_PORT``/``MYSQL_USER``/``MYSQL_PASSWORD``, then run.
+  * ``*/mysql/community-router`` -> the same root (``mysqlrouter``, the ``mysql`` client, bash).
+    The stock image's own entrypoint script is not in that root, so a container of this image
+    must say what to run (``command``), as the operator's router Deployment does: it runs the
+    product's ``router-entrypoint.sh`` from its ConfigMap, the same code as in production.
   * ``innodb-operator`` (any registry) -> the host's filesystem with this checkout's virtual
     environment; the entrypoint is ``innodb-operator``. It runs as root whatever the pod asks:
     the host's Python lives under ``/root``, which no other user can enter.
@@ -26,40 +27,6 @@ from pathlib import Path
 from innodb_dev import REPO, mysqlroot
 
 IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-ENTRYPOINT_PATH = "/usr/local/bin/agent-router-entrypoint.sh"
-
-ROUTER_ENTRYPOINT = r"""#!/bin/bash
-# Stand-in for the MySQL Router image's entrypoint (node agent): wait until the group has
-# MYSQL_INNODB_CLUSTER_MEMBERS members ONLINE, bootstrap, then run the router in the foreground.
-set -euo pipefail
-: "${MYSQL_HOST:?}" "${MYSQL_PORT:=3306}" "${MYSQL_USER:?}" "${MYSQL_PASSWORD:?}"
-members="${MYSQL_INNODB_CLUSTER_MEMBERS:-1}"
-dir=/tmp/mysqlrouter
-umask 077
-cnf="$(mktemp /tmp/client.XXXXXX)"
-trap 'rm -f "$cnf"' EXIT
-printf '[client]\nuser="%s"\npassword="%s"\n' "$MYSQL_USER" "$MYSQL_PASSWORD" > "$cnf"
-query="SELECT COUNT(*) FROM performance_schema.replication_group_members WHERE MEMBER_STATE = 'ONLINE'"
-until online="$(mysql --defaults-extra-file="$cnf" -h "$MYSQL_HOST" -P "$MYSQL_PORT" --connect-timeout=3 \
-                 -N -B -e "$query" 2>/dev/null)" && [[ "$online" -ge "$members" ]]; do
-  echo "router-entrypoint: waiting for $members ONLINE member(s) at $MYSQL_HOST:$MYSQL_PORT"
-  sleep 2
-done
-options=(--directory "$dir" --force --conf-use-sockets --report-host "$(hostname)")
-if [[ "${MYSQL_CREATE_ROUTER_USER:-1}" == "0" ]]; then
-  options+=(--account "$MYSQL_USER" --account-create never)
-  answers="$(printf '%s\n%s\n' "$MYSQL_PASSWORD" "$MYSQL_PASSWORD")"
-else
-  answers="$(printf '%s\n' "$MYSQL_PASSWORD")"
-fi
-# shellcheck disable=SC2086
-mysqlrouter --bootstrap "$MYSQL_USER@$MYSQL_HOST:$MYSQL_PORT" "${options[@]}" \
-  ${MYSQL_ROUTER_BOOTSTRAP_EXTRA_OPTIONS:-} <<< "$answers"
-rm -f "$cnf"
-exec mysqlrouter --config "$dir/mysqlrouter.conf"
-"""
-
-
 class UnknownImage(Exception):
     """The agent has no local program for this image."""
 
@@ -71,8 +38,8 @@ class Image:
     entrypoint: tuple[str, ...]
     cmd: tuple[str, ...] = ()
     user: int | None = 0           # None: honour the pod's runAsUser
-    files: tuple[tuple[str, str, int], ...] = ()   # (path, content, mode) added on top of the root
     keep: tuple[str, ...] = ()     # host paths the image is made of: stay visible whatever is mounted
+    missing_entrypoint: str = ""   # why the image cannot run without a command, when it cannot
 
     @property
     def host_root(self) -> bool:
@@ -99,8 +66,9 @@ def resolve(image: str) -> Image:
             raise UnknownImage(f"{image}: this machine has MySQL {have} only")
         if repository.endswith("community-server"):
             return Image(image, root, (), ("mysqld",), user=None)
-        return Image(image, root, (ENTRYPOINT_PATH,), (), user=None,
-                     files=((ENTRYPOINT_PATH, ROUTER_ENTRYPOINT, 0o755),))
+        return Image(image, root, (), (), user=None, missing_entrypoint=(
+            "the node agent does not have the MySQL Router image's stock entrypoint; set the container's "
+            "command (the operator's router Deployment runs router-entrypoint.sh from its ConfigMap)"))
     raise UnknownImage(f"the node agent cannot run image {image!r} (it runs the MySQL server and router "
                        "images and innodb-operator)")
 

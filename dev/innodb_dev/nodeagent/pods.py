@@ -346,7 +346,8 @@ class PodWorker:
         argv = tuple(c.spec.get("command") or image.entrypoint) + tuple(
             c.spec.get("args") or ([] if c.spec.get("command") else image.cmd))
         if not argv:
-            raise ConfigError("CreateContainerError", f"image {c.spec['image']} has no default command")
+            raise ConfigError("CreateContainerError", f"image {c.spec['image']} has no default command here"
+                              + (f": {image.missing_entrypoint}" if image.missing_entrypoint else ""))
         return container.Spec(
             image=image, argv=argv, env=await self._env(c.spec), mounts=self._mounts(c.spec),
             netns=self.netns, hostname=self._hostname(), uid=uid, gid=gid, groups=groups,
