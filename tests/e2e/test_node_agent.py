@@ -192,3 +192,62 @@ def test_teardown_leaves_no_process_mount_namespace_or_address(tmp_path_factory:
         tag = local.tag
     from innodb_dev.localenv import leftovers
     assert leftovers(workdir, tag) == []
+
+
+def running(env: LocalEnv, namespace: str, name: str, container: str = "main") -> bool:
+    return bool(container_status(env, namespace, name, container).get("state", {}).get("running"))
+
+
+# --- DNS: a pod behind a headless Service is published only when Kubernetes would -----------------------------
+
+def resolve(env: LocalEnv, namespace: str, pod_name: str, name: str) -> str:
+    """The address ``name`` has inside ``pod_name`` ("" when it does not resolve)."""
+    pid = env.container_pid(namespace, pod_name, "main")
+    result = subprocess.run(["nsenter", "-t", str(pid), "-m", "-r", "-w", "--", "getent", "hosts", name],
+                            capture_output=True, text=True, check=False)
+    return result.stdout.split()[0] if result.returncode == 0 and result.stdout else ""
+
+
+def test_a_headless_service_publishes_a_pod_when_ready_or_when_it_publishes_not_ready_addresses(
+        env: LocalEnv, namespace: str) -> None:
+    readiness = {"exec": {"command": ["test", "-f", "/tmp/ready"]}, "periodSeconds": 1, "failureThreshold": 1}
+
+    def headless(name: str, publish: bool) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name},
+                "spec": {"clusterIP": "None", "publishNotReadyAddresses": publish, "selector": {"group": name},
+                         "ports": [{"port": 3306}]}}
+
+    def member(name: str, group: str) -> dict[str, Any]:
+        obj = pod(name, shell_container("main", LOOP, readinessProbe=readiness), hostname=name, subdomain=group)
+        obj["metadata"]["labels"]["group"] = group
+        return obj
+
+    apply(env, namespace, headless("strict", False), headless("eager", True), member("strict-0", "strict"),
+          member("eager-0", "eager"), pod("client", shell_container("main", LOOP)))
+    for name in ("strict-0", "eager-0", "client"):
+        wait_until(lambda n=name: running(env, namespace, n), 60, message=f"{name} to run")
+    domain = f"{namespace}.svc.cluster.local"
+    ips = {n: (pod_obj(env, namespace, n) or {})["status"]["podIP"] for n in ("strict-0", "eager-0")}
+
+    # publishNotReadyAddresses: resolvable while not ready (as StatefulSet members must be).
+    wait_until(lambda: resolve(env, namespace, "client", f"eager-0.eager.{domain}") == ips["eager-0"], 30,
+               message="eager-0 resolvable before it is ready")
+    assert not is_ready(env, namespace, "eager-0")
+    # Not ready, not published: once the EndpointSlice lists strict-0 as not ready and a later change
+    # (a new Service) has reached the pods, strict-0 must still not resolve.
+    wait_until(lambda: any(e.get("conditions", {}).get("ready") is False for s in env.get(
+        "endpointslices", "-n", namespace, "-l", "kubernetes.io/service-name=strict")["items"]
+        for e in s.get("endpoints") or []), 30, message="strict-0 in its EndpointSlice, not ready")
+    apply(env, namespace, {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "marker"},
+                           "spec": {"selector": {"app": "none"}, "ports": [{"port": 80}]}})
+    wait_until(lambda: resolve(env, namespace, "client", f"marker.{domain}"), 30, message="the marker Service")
+    assert resolve(env, namespace, "client", f"strict-0.strict.{domain}") == ""
+    assert resolve(env, namespace, "client", f"strict.{domain}") == ""
+    # A pod always knows its own names (kubelet writes them into its /etc/hosts); others' short names never.
+    assert resolve(env, namespace, "strict-0", f"strict-0.strict.{domain}") == ips["strict-0"]
+    assert resolve(env, namespace, "client", "strict-0") == ""
+
+    in_container(env, namespace, "strict-0", "main", "touch", "/tmp/ready")
+    wait_until(lambda: resolve(env, namespace, "client", f"strict-0.strict.{domain}") == ips["strict-0"], 30,
+               message="strict-0 resolvable once ready")
+    assert resolve(env, namespace, "client", f"strict.{domain}") == ips["strict-0"]

@@ -1,11 +1,18 @@
 """What a cluster's add-ons do, for the pods the agent runs: DNS, Service proxy, volume provisioner.
 
-  * :class:`HostsFile` stands in for cluster DNS: one hosts file, bind-mounted at
-    ``/etc/hosts`` in every container, listing ``<hostname>.<subdomain>.<ns>.svc.cluster.local``
-    for pods with a subdomain, every pod's own hostname, ``<svc>.<ns>.svc.cluster.local`` (and
-    ``.svc``, ``<svc>.<ns>``) for Services with a ClusterIP, and, for headless Services, the
-    addresses of their endpoints. Rewritten in place whenever the answer changes. Short
-    names (search domains) are not resolved.
+  * :class:`HostsFile` stands in for cluster DNS (and for kubelet's managed ``/etc/hosts``):
+    each pod gets its own hosts file, bind-mounted at ``/etc/hosts`` in its containers and
+    rewritten in place whenever the answer changes. It holds what kubelet writes there (the
+    pod's own IP with its hostname, and ``<hostname>.<subdomain>.<ns>.svc.cluster.local`` when
+    it has a subdomain), then what cluster DNS would answer, derived as CoreDNS derives it:
+    ``<svc>.<ns>.svc.cluster.local`` (and ``.svc``, ``<svc>.<ns>``) for Services with a
+    ClusterIP; for headless Services, ``<svc>.<ns>.svc.cluster.local`` for each endpoint and
+    ``<hostname>.<svc>.<ns>.svc.cluster.local`` for each endpoint with a hostname (a pod whose
+    ``subdomain`` names the Service), taken from the EndpointSlices and published only when
+    the endpoint is ready or the Service has ``publishNotReadyAddresses: true`` (then the
+    EndpointSlice controller marks every endpoint ready anyway). So a pod is not resolvable
+    by other pods before it is ready unless its Service says so, as in Kubernetes. Other
+    pods' short hostnames and search domains are not resolved.
   * :class:`ServiceProxy` stands in for kube-proxy: every port of every ClusterIP Service
     is served on the ClusterIP itself in the Service namespace (pods route the Service CIDR
     there, see :mod:`.network`), and on the host
@@ -38,31 +45,37 @@ from innodb_dev.nodeagent.rest import ApiError, Rest
 DOMAIN = "svc.cluster.local"
 
 
-def hosts_content(pods: list[dict[str, Any]], services: list[dict[str, Any]],
-                  slices: list[dict[str, Any]]) -> str:
-    lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
-    for pod in sorted(pods, key=lambda p: (p["metadata"]["namespace"], p["metadata"]["name"])):
-        ip = (pod.get("status") or {}).get("podIP")
-        if not ip or pod["metadata"].get("deletionTimestamp"):
-            continue
-        ns, spec = pod["metadata"]["namespace"], pod["spec"]
-        hostname = spec.get("hostname") or pod["metadata"]["name"]
-        names = [f"{hostname}.{spec['subdomain']}.{ns}.{DOMAIN}"] if spec.get("subdomain") else []
-        lines.append(f"{ip}\t{' '.join([*names, hostname])}")
+LOCALHOST = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+
+
+def dns_records(services: list[dict[str, Any]], slices: list[dict[str, Any]]) -> str:
+    """Hosts-file lines for what cluster DNS answers (see the module docstring)."""
+    lines = []
     for svc in sorted(services, key=lambda s: (s["metadata"]["namespace"], s["metadata"]["name"])):
         ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
         cluster_ip = svc["spec"].get("clusterIP")
         if cluster_ip and cluster_ip != "None":
             lines.append(f"{cluster_ip}\t{name}.{ns}.{DOMAIN} {name}.{ns}.svc {name}.{ns}")
             continue
-        publish = bool(svc["spec"].get("publishNotReadyAddresses"))
-        for ip in _endpoint_ips(slices, ns, name, ready_only=not publish):
-            lines.append(f"{ip}\t{name}.{ns}.{DOMAIN}")
-    return "\n".join(lines) + "\n"
+        publish_not_ready = bool(svc["spec"].get("publishNotReadyAddresses"))
+        for ip, hostname in _endpoints(slices, ns, name, ready_only=not publish_not_ready):
+            names = [f"{hostname}.{name}.{ns}.{DOMAIN}"] if hostname else []
+            lines.append(f"{ip}\t{' '.join([*names, f'{name}.{ns}.{DOMAIN}'])}")
+    return "".join(f"{line}\n" for line in lines)
 
 
-def _endpoint_ips(slices: list[dict[str, Any]], ns: str, service: str, *, ready_only: bool) -> list[str]:
-    ips: list[str] = []
+def pod_entries(pod: dict[str, Any], ip: str) -> str:
+    """What kubelet writes about the pod itself into its /etc/hosts."""
+    spec = pod["spec"]
+    hostname = spec.get("hostname") or pod["metadata"]["name"]
+    fqdn = f"{hostname}.{spec['subdomain']}.{pod['metadata']['namespace']}.{DOMAIN}" if spec.get("subdomain") else ""
+    return f"{ip}\t{' '.join(n for n in (fqdn, hostname) if n)}\n"
+
+
+def _endpoints(slices: list[dict[str, Any]], ns: str, service: str, *,
+               ready_only: bool) -> list[tuple[str, str]]:
+    """(address, hostname or "") of a Service's endpoints, sorted."""
+    found: set[tuple[str, str]] = set()
     for eps in slices:
         meta = eps["metadata"]
         if meta["namespace"] != ns or (meta.get("labels") or {}).get("kubernetes.io/service-name") != service:
@@ -70,30 +83,52 @@ def _endpoint_ips(slices: list[dict[str, Any]], ns: str, service: str, *, ready_
         for endpoint in eps.get("endpoints") or []:
             if ready_only and not (endpoint.get("conditions") or {}).get("ready", False):
                 continue
-            ips += endpoint.get("addresses") or []
-    return sorted(set(ips))
+            hostname = str(endpoint.get("hostname") or "")
+            found |= {(str(address), hostname) for address in endpoint.get("addresses") or []}
+    return sorted(found)
 
 
 class HostsFile:
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.path.write_text(hosts_content([], [], []))
-        self.path.chmod(0o644)
+    """The hosts files of the agent's pods (one each) and the resolv.conf they share."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self._records = ""
+        self._pods: dict[Path, str] = {}   # file -> the pod's own lines
         # No DNS server runs here: a lookup past the hosts file (say mysqld's reverse lookup of a
         # client's address) must fail at once, not wait for the host's unreachable resolver.
-        resolv = path.with_name("resolv.conf")
-        resolv.write_text("# node agent: every cluster name is in /etc/hosts; no DNS server here\n"
-                          "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
-        resolv.chmod(0o644)
+        self.resolv_conf = directory / "resolv.conf"
+        self.resolv_conf.write_text("# node agent: cluster names are in /etc/hosts; no DNS server here\n"
+                                    "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+        self.resolv_conf.chmod(0o644)
 
-    def update(self, pods: list[dict[str, Any]], services: list[dict[str, Any]], slices: list[dict[str, Any]]) -> None:
-        content = hosts_content(pods, services, slices)
-        if content == self.path.read_text():
+    def add_pod(self, pod: dict[str, Any], ip: str) -> Path:
+        """Create the pod's hosts file (to bind-mount at /etc/hosts) and keep it current."""
+        path = self.directory / f"{pod['metadata']['uid']}.hosts"
+        self._pods[path] = pod_entries(pod, ip)
+        path.write_text(self._content(path))
+        path.chmod(0o644)
+        return path
+
+    def remove_pod(self, path: Path) -> None:
+        self._pods.pop(path, None)
+        path.unlink(missing_ok=True)
+
+    def _content(self, path: Path) -> str:
+        return ("# Written by the node agent: this pod's names (as kubelet writes them), then cluster DNS.\n"
+                f"{LOCALHOST}{self._pods[path]}{self._records}")
+
+    def update(self, services: list[dict[str, Any]], slices: list[dict[str, Any]]) -> None:
+        records = dns_records(services, slices)
+        if records == self._records:
             return
-        # In place (same inode): containers see it through a bind mount of this very file.
-        with open(self.path, "r+") as out:
-            out.write(content)
-            out.truncate()
+        self._records = records
+        for path in list(self._pods):
+            # In place (same inode): containers see it through a bind mount of this very file.
+            with contextlib.suppress(FileNotFoundError), open(path, "r+") as out:
+                out.write(self._content(path))
+                out.truncate()
 
 
 def host_address(cluster_ip: str, octet: int) -> str:

@@ -3,7 +3,7 @@
 A container is: the pod's network namespace (shared by its containers, like a pause
 container's), a private mount, UTS and IPC namespace of its own, a copy-on-write view of the
 image's root filesystem (overlayfs over the MySQL root; upper layer per container), the pod's
-volumes bind-mounted at their ``mountPath``, the cluster's hosts file at ``/etc/hosts`` (and a
+volumes bind-mounted at their ``mountPath``, the pod's hosts file at ``/etc/hosts`` (and a
 ``resolv.conf`` that fails lookups at once: every name is in the hosts file), then
 ``chroot`` into it as the pod's ``runAsUser``/``runAsGroup``. Host-filesystem images (the
 operator) get the same namespaces and mounts, plus a private ``/run``, without the overlay.
@@ -47,7 +47,8 @@ class Spec:
     gid: int
     groups: tuple[int, ...]
     workdir: Path            # per-container state: upper/, work/, merged/, logs
-    hosts_file: Path
+    hosts_file: Path         # the pod's /etc/hosts
+    resolv_file: Path
     working_dir: str = ""
 
 
@@ -96,7 +97,7 @@ def start_script(spec: Spec) -> str:
         lines.append("/usr/bin/mount -t tmpfs -o mode=755 tmpfs /run")
         prefix = ""
     mounts = [Mount(spec.hosts_file, "/etc/hosts", read_only=True),
-              Mount(spec.hosts_file.with_name("resolv.conf"), "/etc/resolv.conf", read_only=True), *spec.mounts]
+              Mount(spec.resolv_file, "/etc/resolv.conf", read_only=True), *spec.mounts]
     sources = [q(str(m.source)) for m in mounts]
     if spec.image.rootfs is None:
         # On the host's filesystem a mount (say at /tmp) can hide the sources of the next ones:

@@ -1,9 +1,9 @@
 """The agent process: Nodes registered and kept alive, their pods run, the add-ons kept current.
 
 One process serves several Nodes (each registered with capacity, labels and a Ready
-condition, its Lease renewed every 10 s as kubelet does) and shares one pod network, one
-hosts file and one Service proxy between them, as a cluster's nodes share DNS and a
-Service network. Pods are picked up by polling the API every half second (small and
+condition, its Lease renewed every 10 s as kubelet does) and shares one pod network, the
+stand-in DNS (per-pod hosts files) and one Service proxy between them, as a cluster's nodes
+share DNS and a Service network. Pods are picked up by polling the API every half second (small and
 robust; no watch bookkeeping), each bound pod gets a :class:`PodWorker`.
 
 On SIGTERM every pod is stopped (SIGTERM to its processes with a grace capped at
@@ -67,7 +67,7 @@ class NodeContext:
     rest: Rest
     network: Network
     state_dir: Path
-    hosts_file: Path
+    hosts: addons.HostsFile
     host_ip: str
     proxy: addons.ServiceProxy
     service_env: dict[str, str] = field(default_factory=dict)
@@ -134,14 +134,14 @@ class Agent:
                 api = rest.server.split("://", 1)[1]
                 api_host, api_port = api.rsplit(":", 1)
                 proxy = addons.ServiceProxy(octet, self.network.service_netns, (api_host, int(api_port)), self.say)
-                hosts = addons.HostsFile(self.state_dir / "hosts")
+                hosts = addons.HostsFile(self.state_dir / "dns")
                 provisioner = addons.Provisioner(rest, self.state_dir / "volumes", self.say)
                 kubernetes = await rest.get("/api/v1/namespaces/default/services/kubernetes")
                 service_env = {"KUBERNETES_SERVICE_HOST": kubernetes["spec"]["clusterIP"],
                                "KUBERNETES_SERVICE_PORT": "443", "KUBERNETES_SERVICE_PORT_HTTPS": "443",
                                "KUBERNETES_PORT": f"tcp://{kubernetes['spec']['clusterIP']}:443"}
                 for name in self.node_names:
-                    self.contexts[name] = NodeContext(name, rest, self.network, self.state_dir, hosts.path,
+                    self.contexts[name] = NodeContext(name, rest, self.network, self.state_dir, hosts,
                                                       self.network.gateway, proxy, service_env)
                     await self._register(rest, name)
                 info = AgentInfo(tag=self.tag, nodes=self.node_names, pod_subnet=str(self.network.subnet),
@@ -213,7 +213,7 @@ class Agent:
                 continue
             try:
                 self._sync_pods(pods)
-                hosts.update(pods, services, slices)
+                hosts.update(services, slices)
                 proxy.update(services, slices)
                 await proxy.sync_listeners()
                 await provisioner.sync(claims)

@@ -116,6 +116,7 @@ class PodWorker:
         self.logs = node.state_dir / "logs" / self.namespace / f"{self.name}-{self.uid[:8]}"
         self.netns = ""
         self.ip = ""
+        self.hosts_file = Path()
         self.start_time = ""
         self.initialized = False
         self.phase = "Pending"
@@ -186,6 +187,7 @@ class PodWorker:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.logs.mkdir(parents=True, exist_ok=True)
         self.netns, self.ip = await asyncio.to_thread(self.node.network.add_pod)
+        self.hosts_file = self.node.hosts.add_pod(self.pod, self.ip)
         self.start_time = now()
         self.volumes = Volumes(self.rest, self.pod, self.dir / "volumes")
         while not self._deleting.is_set():
@@ -351,7 +353,8 @@ class PodWorker:
         return container.Spec(
             image=image, argv=argv, env=await self._env(c.spec), mounts=self._mounts(c.spec),
             netns=self.netns, hostname=self._hostname(), uid=uid, gid=gid, groups=groups,
-            workdir=self.dir / "containers" / c.name, hosts_file=self.node.hosts_file,
+            workdir=self.dir / "containers" / c.name, hosts_file=self.hosts_file,
+            resolv_file=self.node.hosts.resolv_conf,
             working_dir=c.spec.get("workingDir", ""))
 
     def _hostname(self) -> str:
@@ -544,6 +547,7 @@ class PodWorker:
     def _remove_sandbox(self) -> None:
         if self.netns:
             self.node.network.remove_pod(self.netns)
+            self.node.hosts.remove_pod(self.hosts_file)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     # --- status ---------------------------------------------------------------------------
