@@ -39,9 +39,16 @@ from typing import Any
 
 from innodb_api.crd import all_crds
 from innodb_dev import toolchain
-from innodb_dev.pki import write_pki
+from innodb_dev.pki import issue, write_pki
 
 OPERATOR_USER = "innodb-operator"
+# The API server's identity toward kubelets (the node agent's endpoints accept only it).
+KUBELET_CLIENT_USER = "kube-apiserver-kubelet-client"
+# kube-apiserver v1.36 proxies kubectl's exec WebSocket (v5.channel.k8s.io) to a kubelet that
+# declares ExtendWebSocketsToKubelet in its Node status (NodeDeclaredFeatures), instead of
+# translating it to SPDY. Both gates are beta and on by default in v1.36; they are named here
+# because the node agent serves exec over WebSocket only.
+FEATURE_GATES = "ExtendWebSocketsToKubelet=true,NodeDeclaredFeatures=true"
 # How pods reach the API server (the ``kubernetes`` Service's ClusterIP and DNS names):
 # the serving certificate carries them so in-cluster clients verify it.
 IN_CLUSTER_NAMES = ("10.96.0.1", "kubernetes", "kubernetes.default", "kubernetes.default.svc",
@@ -158,6 +165,8 @@ class ControlPlane:
         kcm_port, sched_port = free_port(), free_port()
         cp = cls(workdir=root, api_port=api_port, ca_file=pki["ca"], tokens=tokens,
                  audit_log=root / "audit.log")
+        kubelet_cert, kubelet_key = issue(root / "pki", "kubelet-client", common_name=KUBELET_CLIENT_USER,
+                                          organizations=("system:masters",), client=True)
         logs = root / "logs"
         logs.mkdir(exist_ok=True)
         cp.processes["etcd"] = _Process("etcd", [
@@ -188,6 +197,12 @@ class ControlPlane:
             f"--audit-log-path={cp.audit_log}", "--audit-log-format=json",
             "--audit-log-mode=blocking",
             "--endpoint-reconciler-type=none",
+            # Kubelets (the node agent) serve logs and exec on their Node's InternalIP, with a
+            # certificate from our CA; the API server authenticates to them with its own.
+            f"--kubelet-certificate-authority={pki['ca']}",
+            f"--kubelet-client-certificate={kubelet_cert}", f"--kubelet-client-key={kubelet_key}",
+            "--kubelet-preferred-address-types=InternalIP",
+            f"--feature-gates={FEATURE_GATES}",
             "--v=1",
         ], logs / "kube-apiserver.log")
         kcm_kubeconfig = cp._write_kubeconfig("system:kube-controller-manager")
@@ -303,6 +318,11 @@ class ControlPlane:
     @property
     def kubeconfig(self) -> Path:
         return self.workdir / "kubeconfig"
+
+    @property
+    def pki_dir(self) -> Path:
+        """The CA (certificate and key) and the certificates it signed; the node agent signs its own here."""
+        return self.workdir / "pki"
 
     def kubeconfig_for(self, user: str) -> Path:
         return self.workdir / f"kubeconfig-{user.replace(':', '-')}"

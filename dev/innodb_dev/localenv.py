@@ -31,7 +31,7 @@ import mysql.connector
 
 from innodb_dev import REPO, toolchain
 from innodb_dev.controlplane import ControlPlane
-from innodb_dev.nodeagent import addons, network
+from innodb_dev.nodeagent import addons, logs, network
 from innodb_dev.nodeagent.node import AGENT_INFO, AgentInfo, read_agent_info
 from innodb_dev.nodeagent.pods import pid_file
 from innodb_dev.waiting import wait_until
@@ -67,6 +67,7 @@ class LocalEnv:
             agent = subprocess.Popen(
                 [sys.executable, "-m", "innodb_dev.nodeagent", "--kubeconfig", str(cp.kubeconfig),
                  "--state-dir", str(state), "--tag", tag, "--stop-grace", str(stop_grace),
+                 "--pki-dir", str(cp.pki_dir),
                  "--nodes", ",".join(f"node-{i}" for i in range(1, nodes + 1))],
                 stdout=log, stderr=subprocess.STDOUT, env=env)
             self = cls(workdir, cp, agent, tag)
@@ -121,9 +122,10 @@ class LocalEnv:
         return int(path.read_text())
 
     def container_log(self, namespace: str, pod: str, container: str) -> str:
-        logs = sorted((self.state / "logs" / namespace).glob(f"{pod}-*/{container}.log"),
+        """What the container wrote (every kept start, oldest first) in the newest pod of that name."""
+        pods = sorted((p for p in (self.state / "logs" / namespace).glob(f"{pod}-*") if (p / container).is_dir()),
                       key=lambda p: p.stat().st_mtime)
-        return logs[-1].read_text(errors="replace") if logs else ""
+        return logs.decode_all(pods[-1], container) if pods else ""
 
     # --- teardown -------------------------------------------------------------------------
 

@@ -1,4 +1,9 @@
-"""Certificates and keys for a loopback control plane: one CA, a serving cert, an SA key."""
+"""Certificates and keys for a loopback control plane: one CA, a serving cert, an SA key.
+
+:func:`write_pki` makes the CA, the API server's serving certificate and the ServiceAccount
+key; :func:`issue` signs further certificates with that CA: the API server's client
+certificate for kubelets (``kubelet-client``) and the node agent's serving certificate.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,53 @@ def _key() -> rsa.RSAPrivateKey:
 def _pem_key(key: rsa.RSAPrivateKey) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
                              serialization.NoEncryption())
+
+
+def _sans(hosts: list[str]) -> list[x509.GeneralName]:
+    sans: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            sans.append(x509.DNSName(host))
+    return sans
+
+
+def issue(directory: Path, name: str, *, common_name: str, organizations: tuple[str, ...] = (),
+          hosts: list[str] | None = None, client: bool = False) -> tuple[Path, Path]:
+    """``<name>.crt`` and ``<name>.key`` signed by the CA in ``directory`` (from :func:`write_pki`).
+
+    A serving certificate (``hosts`` are its SANs) unless ``client``. An existing pair for the
+    same subject and hosts is reused. Returns (certificate, key).
+    """
+    cert_path, key_path = directory / f"{name}.crt", directory / f"{name}.key"
+    marker = directory / f"{name}.for"
+    wanted = f"{common_name};{','.join(organizations)};{','.join(hosts or [])};{client}"
+    if cert_path.exists() and key_path.exists() and marker.exists() and marker.read_text() == wanted:
+        return cert_path, key_path
+    paths = _paths(directory)
+    ca_cert = x509.load_pem_x509_certificate(paths["ca"].read_bytes())
+    ca_key = serialization.load_pem_private_key(paths["ca_key"].read_bytes(), password=None)
+    assert isinstance(ca_key, rsa.RSAPrivateKey)
+    key = _key()
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    subject = x509.Name([*(x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations),
+                         x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    usage = x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH if client else x509.oid.ExtendedKeyUsageOID.SERVER_AUTH
+    builder = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(ca_cert.subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now).not_valid_after(now + dt.timedelta(days=365))
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    )
+    if hosts:
+        builder = builder.add_extension(x509.SubjectAlternativeName(_sans(hosts)), critical=False)
+    cert = builder.sign(ca_key, hashes.SHA256())
+    key_path.write_bytes(_pem_key(key))
+    key_path.chmod(0o600)
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    marker.write_text(wanted)
+    return cert_path, key_path
 
 
 def write_pki(directory: Path, hosts: list[str]) -> dict[str, Path]:
@@ -48,19 +100,13 @@ def write_pki(directory: Path, hosts: list[str]) -> dict[str, Path]:
         .sign(ca_key, hashes.SHA256())
     )
     serving_key = _key()
-    sans: list[x509.GeneralName] = []
-    for host in hosts:
-        try:
-            sans.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            sans.append(x509.DNSName(host))
     serving = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
         .issuer_name(ca_name).public_key(serving_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now).not_valid_after(now + dt.timedelta(days=365))
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .add_extension(x509.SubjectAlternativeName(_sans(hosts)), critical=False)
         .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .sign(ca_key, hashes.SHA256())
     )

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
+import pty
+import re
+import secrets
+import select
 import signal
 import subprocess
 import time
 from typing import Any
 
 from e2e.conftest import apply, create_namespace, pod, server_image, shell_container
-from innodb_dev.localenv import LocalEnv
+from innodb_dev import toolchain
+from innodb_dev.localenv import LocalEnv, leftovers
 from innodb_dev.waiting import wait_until
 
 LOOP = "while :; do sleep 0.2; done"
@@ -19,7 +25,6 @@ def pod_obj(env: LocalEnv, namespace: str, name: str) -> dict[str, Any] | None:
     result = env.kubectl("get", "pod", "-n", namespace, name, "-o", "json", check=False)
     if result.returncode != 0:
         return None
-    import json
     return dict(json.loads(result.stdout))
 
 
@@ -190,12 +195,146 @@ def test_teardown_leaves_no_process_mount_namespace_or_address(tmp_path_factory:
                    message="the pod to run")
         assert local.leftovers(), "a running environment must show its processes and namespaces"
         tag = local.tag
-    from innodb_dev.localenv import leftovers
     assert leftovers(workdir, tag) == []
+
+
+# --- the kubelet endpoints through the API server: kubectl logs and kubectl exec ----------------------------
+
+STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?Z ")
 
 
 def running(env: LocalEnv, namespace: str, name: str, container: str = "main") -> bool:
     return bool(container_status(env, namespace, name, container).get("state", {}).get("running"))
+
+
+def test_kubectl_logs_reads_the_container_log_through_the_api_server(env: LocalEnv, namespace: str) -> None:
+    script = ('for i in 1 2 3; do echo "line $i"; done; '
+              'if [ ! -f /data/ran ]; then touch /data/ran; echo "first run"; exit 3; fi; '
+              f'echo "second run"; {LOOP}')
+    apply(env, namespace, pod("talker", shell_container("main", script, volumeMounts=[
+        {"name": "data", "mountPath": "/data"}]), volumes=[{"name": "data", "emptyDir": {}}]),
+        pod("counter", shell_container("main", 'for i in $(seq 1 15); do echo "tick $i"; sleep 0.1; done'),
+            restartPolicy="Never"),
+        pod("streams", shell_container("main", f"echo to stdout; echo to stderr >&2; {LOOP}")))
+    wait_until(lambda: container_status(env, namespace, "talker", "main").get("restartCount") == 1
+               and running(env, namespace, "talker"), 60, message="talker restarted once and running")
+    wait_until(lambda: "second run" in env.kubectl("logs", "-n", namespace, "talker").stdout, 30,
+               message="the second run's output in kubectl logs")
+
+    current = env.kubectl("logs", "-n", namespace, "talker").stdout
+    assert current == "line 1\nline 2\nline 3\nsecond run\n", current
+    previous = env.kubectl("logs", "-n", namespace, "talker", "--previous").stdout
+    assert previous == "line 1\nline 2\nline 3\nfirst run\n", previous
+    assert env.kubectl("logs", "-n", namespace, "talker", "--tail=2").stdout == "line 3\nsecond run\n"
+    stamped = env.kubectl("logs", "-n", namespace, "talker", "--timestamps").stdout.splitlines()
+    assert len(stamped) == 4 and all(STAMP.match(line) for line in stamped), stamped
+    assert [STAMP.sub("", line) for line in stamped] == current.splitlines()
+    assert env.kubectl("logs", "-n", namespace, "talker", "--limit-bytes=9").stdout == "line 1\nli"
+    assert env.kubectl("logs", "-n", namespace, "talker", "--since=1h").stdout == current
+    # stdout and stderr are both the container's log (their order between the two pipes is not kept).
+    wait_until(lambda: sorted(env.kubectl("logs", "-n", namespace, "streams").stdout.splitlines())
+               == ["to stderr", "to stdout"], 60, message="both streams of pod streams in its log")
+
+    # -f streams until the container ends, then returns.
+    wait_until(lambda: running(env, namespace, "counter") or "tick" in env.kubectl(
+        "logs", "-n", namespace, "counter", check=False).stdout, 60, message="counter to start")
+    followed = env.kubectl("logs", "-n", namespace, "counter", "-f", timeout=60).stdout
+    assert followed == "".join(f"tick {i}\n" for i in range(1, 16)), followed
+    missing = env.kubectl("logs", "-n", namespace, "talker", "-c", "nope", check=False)
+    assert missing.returncode != 0 and "nope" in missing.stderr
+
+
+def mysqld_pod(name: str, password: str) -> list[dict[str, Any]]:
+    """A standalone mysqld (no operator) whose root@localhost password is ``password``."""
+    init = f"ALTER USER 'root'@'localhost' IDENTIFIED BY '{password}';\n"
+    script = ("set -e; [ -d /var/lib/mysql/data/mysql ] || mysqld --no-defaults --initialize-insecure --user=root "
+              "--datadir=/var/lib/mysql/data; exec mysqld --no-defaults --user=root --datadir=/var/lib/mysql/data "
+              "--mysqlx=OFF --bind-address=127.0.0.1 --secure-file-priv= --init-file=/init/init.sql")
+    return [
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": f"{name}-init"}, "stringData": {"init.sql": init}},
+        pod(name, shell_container("main", script, readinessProbe={
+            "exec": {"command": ["mysqladmin", "ping"]}, "periodSeconds": 1},
+            volumeMounts=[{"name": "data", "mountPath": "/var/lib/mysql"}, {"name": "init", "mountPath": "/init"}]),
+            volumes=[{"name": "data", "emptyDir": {}}, {"name": "init", "secret": {"secretName": f"{name}-init"}}]),
+    ]
+
+
+def test_kubectl_exec_runs_the_mysql_client_inside_the_container(env: LocalEnv, namespace: str) -> None:
+    password = secrets.token_hex(8)
+    apply(env, namespace, *mysqld_pod("db", password))
+    wait_until(lambda: is_ready(env, namespace, "db"), 120, message="mysqld in pod db to answer")
+
+    def answers() -> bool:
+        probe = env.kubectl("exec", "-n", namespace, "db", "-c", "main", "--", "mysql", "-uroot",
+                            f"-p{password}", "-e", "SELECT 1", check=False)
+        return probe.returncode == 0
+    wait_until(answers, 60, message="root's password set by the init file")
+
+    # As the journey runs it: kubectl exec POD -c CONTAINER -- mysql -uroot -p... -e 'SELECT 1'
+    result = env.kubectl("exec", "-n", namespace, "db", "-c", "main", "--", "mysql", "-uroot", f"-p{password}",
+                         "-e", "SELECT 1")
+    assert result.stdout == "1\n1\n", result.stdout
+    assert "Using a password on the command line" in result.stderr  # stderr comes on its own channel
+    assert "Using a password" not in result.stdout
+
+    piped = env.kubectl("exec", "-i", "-n", namespace, "db", "--", "mysql", "-uroot", f"-p{password}", "-N",
+                        input="SELECT 1 + 1;\nSELECT @@hostname;\n")
+    assert piped.stdout == "2\ndb\n", piped.stdout  # stdin reached mysql, and its end ended it
+
+    denied = env.kubectl("exec", "-n", namespace, "db", "--", "mysql", "-uroot", "-pwrong", "-e", "SELECT 1",
+                         check=False)
+    assert denied.returncode == 1, (denied.returncode, denied.stderr)
+    assert "Access denied for user 'root'@'localhost'" in denied.stderr
+    assert "command terminated with exit code 1" in denied.stderr
+
+    inside = env.kubectl("exec", "-n", namespace, "db", "--", "bash", "-c", "id -u; hostname; echo $HOME")
+    assert inside.stdout.split() == ["0", "db", "/"], inside.stdout
+
+
+def test_kubectl_exec_with_a_terminal_runs_an_interactive_mysql_session(env: LocalEnv, namespace: str) -> None:
+    password = secrets.token_hex(8)
+    apply(env, namespace, *mysqld_pod("tty", password))
+    wait_until(lambda: is_ready(env, namespace, "tty"), 120, message="mysqld in pod tty to answer")
+    wait_until(lambda: env.kubectl("exec", "-n", namespace, "tty", "--", "mysql", "-uroot", f"-p{password}", "-e",
+                                   "SELECT 1", check=False).returncode == 0, 60, message="root's password")
+    # kubectl exec -it, with kubectl on a terminal of its own as a user's would be.
+    master, slave = pty.openpty()
+    kubectl = subprocess.Popen(
+        [str(toolchain.binaries().kubectl), "--kubeconfig", str(env.kubeconfig), "exec", "-it", "-n", namespace,
+         "tty", "--", "mysql", "-uroot", f"-p{password}"], stdin=slave, stdout=slave, stderr=slave)
+    os.close(slave)
+    seen = bytearray()
+
+    def saw(text: bytes) -> bool:
+        while select.select([master], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen.extend(chunk)
+        return text in seen
+
+    def expect(*texts: bytes, timeout: float = 60) -> None:
+        try:
+            wait_until(lambda: all(saw(t) for t in texts), timeout, message=f"{texts!r} on kubectl's terminal")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; it showed {bytes(seen)!r}") from None
+
+    try:
+        expect(b"mysql> ")
+        os.write(master, b"SELECT 40 + 2 AS answer;\r")
+        expect(b"| answer |", b"|     42 |", timeout=30)
+        os.write(master, b"exit\r")
+        expect(b"Bye", timeout=30)
+        wait_until(lambda: kubectl.poll() is not None, 30, message="kubectl exec to end with mysql")
+        assert kubectl.returncode == 0
+    finally:
+        if kubectl.poll() is None:
+            kubectl.kill()
+            kubectl.wait()
+        os.close(master)
 
 
 # --- DNS: a pod behind a headless Service is published only when Kubernetes would -----------------------------

@@ -1,4 +1,4 @@
-"""Start one container as a local process, and run commands inside a running one.
+"""Start one container as a local process, and run commands inside a running one (probes, exec).
 
 A container is: the pod's network namespace (shared by its containers, like a pause
 container's), a private mount, UTS and IPC namespace of its own, a copy-on-write view of the
@@ -141,8 +141,13 @@ def container_env(spec: Spec) -> dict[str, str]:
     return {"PATH": IMAGE_PATH, "HOSTNAME": spec.hostname, "HOME": "/", **spec.env}
 
 
-async def start(spec: Spec, log: Path) -> asyncio.subprocess.Process:
-    """Start the container's process; its stdout and stderr go to ``log``."""
+async def start(spec: Spec) -> tuple[asyncio.subprocess.Process, int, int]:
+    """Start the container's process; (process, read end of its stdout, read end of its stderr).
+
+    The caller owns both read ends (see :class:`.logs.ContainerLog`): as with a container
+    runtime, a container's output goes through pipes the runtime reads, never to a file the
+    container could write anywhere in.
+    """
     spec.workdir.mkdir(parents=True, exist_ok=True)
     if spec.image.rootfs is not None:
         prepare_root(spec)
@@ -151,13 +156,54 @@ async def start(spec: Spec, log: Path) -> asyncio.subprocess.Process:
     argv = ["/usr/bin/nsenter", f"--net=/run/netns/{spec.netns}", "--",
             "/usr/bin/unshare", "--mount", "--uts", "--ipc", "--propagation", "private", "--",
             "/bin/sh", str(script)]
-    out = log.open("ab")
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
     try:
-        return await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out, env=container_env(spec),
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=out_w, stderr=err_w, env=container_env(spec),
             start_new_session=True)
+    except BaseException:
+        os.close(out_r)
+        os.close(err_r)
+        raise
     finally:
-        out.close()
+        os.close(out_w)
+        os.close(err_w)
+    return proc, out_r, err_r
+
+
+def _enter(pid: int, spec: Spec, command: list[str]) -> list[str]:
+    """``command`` run in the namespaces, root, working directory and user of process ``pid``."""
+    return ["/usr/bin/nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-r", "-w",
+            "-S", str(spec.uid), "-G", str(spec.gid), "--", *command]
+
+
+async def exec_process(pid: int, spec: Spec, command: list[str], *, stdin: bool, stdout: bool, stderr: bool,
+                       tty: bool) -> tuple[asyncio.subprocess.Process, int | None]:
+    """Start ``command`` inside the running container ``pid``, as a container runtime's exec does.
+
+    Its environment is the container's. Without ``tty`` its stdin, stdout and stderr are pipes
+    (or /dev/null for what was not asked for); with ``tty`` all three are one new terminal,
+    which becomes its controlling terminal (``setsid --ctty``), and the terminal's other end is
+    returned with the process. The process leads a process group of its own.
+    """
+    pipe, null = asyncio.subprocess.PIPE, asyncio.subprocess.DEVNULL
+    if not tty:
+        proc = await asyncio.create_subprocess_exec(
+            *_enter(pid, spec, command), stdin=pipe if stdin else null, stdout=pipe if stdout else null,
+            stderr=pipe if stderr else null, env=container_env(spec), start_new_session=True)
+        return proc, None
+    master, slave = os.openpty()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            "/usr/bin/setsid", "--ctty", *_enter(pid, spec, command), stdin=slave, stdout=slave, stderr=slave,
+            env={**container_env(spec), "TERM": spec.env.get("TERM", "xterm")})
+    except BaseException:
+        os.close(master)
+        raise
+    finally:
+        os.close(slave)
+    return proc, master
 
 
 async def exec_in(pid: int, spec: Spec, command: list[str], timeout: float) -> tuple[int, bytes]:
@@ -165,10 +211,8 @@ async def exec_in(pid: int, spec: Spec, command: list[str], timeout: float) -> t
 
     A command that outlives ``timeout`` is killed and counts as failed (exit code -1).
     """
-    argv = ["/usr/bin/nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-r", "-w",
-            "-S", str(spec.uid), "-G", str(spec.gid), "--", *command]
     proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        *_enter(pid, spec, command), stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT, env=container_env(spec), start_new_session=True)
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), timeout)

@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypedDict
 
+from innodb_dev import pki
 from innodb_dev.nodeagent import addons
+from innodb_dev.nodeagent.kubelet import WEBSOCKET_FEATURE, KubeletServer, server_context
 from innodb_dev.nodeagent.network import Network
 from innodb_dev.nodeagent.pods import PodWorker
 from innodb_dev.nodeagent.rest import ApiError, Rest
@@ -77,7 +79,7 @@ class NodeContext:
 
 
 
-def node_object(name: str, host_ip: str) -> dict[str, Any]:
+def node_object(name: str, host_ip: str, kubelet_port: int) -> dict[str, Any]:
     capacity = {"cpu": "8", "memory": "16Gi", "pods": "110", "ephemeral-storage": "100Gi"}
     return {
         "apiVersion": "v1", "kind": "Node",
@@ -88,6 +90,10 @@ def node_object(name: str, host_ip: str) -> dict[str, Any]:
         "status": {
             "capacity": capacity, "allocatable": capacity,
             "addresses": [{"type": "InternalIP", "address": host_ip}, {"type": "Hostname", "address": name}],
+            # Where the API server reaches this node's kubelet endpoints (logs, exec): InternalIP:Port.
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": kubelet_port}},
+            # The API server proxies exec WebSockets to kubelets that declare this (see .kubelet).
+            "declaredFeatures": [WEBSOCKET_FEATURE],
             "nodeInfo": {"kubeletVersion": "v1.36.3-node-agent", "kubeProxyVersion": "", "operatingSystem": "linux",
                          "architecture": "amd64", "containerRuntimeVersion": "node-agent://1",
                          "osImage": "node agent (dev/innodb_dev/nodeagent)", "kernelVersion": os.uname().release,
@@ -109,8 +115,10 @@ def _conditions() -> list[dict[str, Any]]:
 
 
 class Agent:
-    def __init__(self, kubeconfig: Path, state_dir: Path, tag: str, nodes: list[str], *, stop_grace: float) -> None:
+    def __init__(self, kubeconfig: Path, state_dir: Path, tag: str, nodes: list[str], *, stop_grace: float,
+                 pki_dir: Path) -> None:
         self.kubeconfig = kubeconfig
+        self.pki_dir = pki_dir
         self.state_dir = state_dir
         self.tag = tag
         self.node_names = nodes
@@ -118,6 +126,7 @@ class Agent:
         self.network = Network(tag)
         self.workers: dict[str, PodWorker] = {}
         self.contexts: dict[str, NodeContext] = {}
+        self.kubelets: dict[str, KubeletServer] = {}
 
     def say(self, message: str) -> None:
         print(f"[node-agent] {message}", flush=True)
@@ -140,9 +149,14 @@ class Agent:
                 service_env = {"KUBERNETES_SERVICE_HOST": kubernetes["spec"]["clusterIP"],
                                "KUBERNETES_SERVICE_PORT": "443", "KUBERNETES_SERVICE_PORT_HTTPS": "443",
                                "KUBERNETES_PORT": f"tcp://{kubernetes['spec']['clusterIP']}:443"}
+                cert, key = pki.issue(self.pki_dir, f"node-agent-{self.tag}", common_name="node-agent",
+                                      hosts=[self.network.gateway, *self.node_names])
+                tls = server_context(cert, key, self.pki_dir / "ca.crt")
                 for name in self.node_names:
                     self.contexts[name] = NodeContext(name, rest, self.network, self.state_dir, hosts,
                                                       self.network.gateway, proxy, service_env)
+                    self.kubelets[name] = KubeletServer(name, self.find_pod, self.say)
+                    await self.kubelets[name].start(self.network.gateway, tls)
                     await self._register(rest, name)
                 info = AgentInfo(tag=self.tag, nodes=self.node_names, pod_subnet=str(self.network.subnet),
                                  service_octet=octet, pid=os.getpid())
@@ -157,6 +171,8 @@ class Agent:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 await self._stop_all()
+                for server in self.kubelets.values():
+                    await server.close()
                 proxy.close()
         finally:
             self.network.down()
@@ -164,8 +180,14 @@ class Agent:
             self.say("stopped")
         return 0
 
+    def find_pod(self, node: str, namespace: str, name: str) -> PodWorker | None:
+        """The pod of that name on ``node`` that is running (or the newest one, if none is)."""
+        found = [w for w in self.workers.values()
+                 if w.node.name == node and w.namespace == namespace and w.name == name and not w.finished]
+        return next((w for w in reversed(found) if not w.deleting), found[-1] if found else None)
+
     async def _register(self, rest: Rest, name: str) -> None:
-        body = node_object(name, self.network.gateway)
+        body = node_object(name, self.network.gateway, self.kubelets[name].port)
         try:
             await rest.post("/api/v1/nodes", body)
         except ApiError as exc:
@@ -266,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tag", required=True, help="short hex id of the environment")
     parser.add_argument("--nodes", default="node-1,node-2,node-3")
     parser.add_argument("--stop-grace", type=float, default=30.0)
+    parser.add_argument("--pki-dir", type=Path, required=True,
+                        help="the control plane's CA (ca.crt, ca.key): signs the kubelet endpoints' certificate")
     args = parser.parse_args(argv)
     if os.geteuid() != 0:
         print("the node agent needs root (network namespaces, mounts, chroot)", file=sys.stderr)
@@ -273,5 +297,5 @@ def main(argv: list[str] | None = None) -> int:
     args.state_dir.mkdir(parents=True, exist_ok=True)
     args.state_dir.chmod(0o700)  # it holds Secret volumes and ServiceAccount tokens
     agent = Agent(args.kubeconfig, args.state_dir, args.tag, [n for n in args.nodes.split(",") if n],
-                  stop_grace=args.stop_grace)
+                  stop_grace=args.stop_grace, pki_dir=args.pki_dir)
     return asyncio.run(agent.run())

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from innodb_dev.nodeagent import container, images, probes
+from innodb_dev.nodeagent import container, images, logs, probes
 from innodb_dev.nodeagent.rest import ApiError, Rest
 from innodb_dev.nodeagent.volumes import VolumeNotReady, Volumes
 
@@ -67,6 +67,7 @@ class Running:
     pid: int | None = None
     process: asyncio.subprocess.Process | None = None
     sandbox: container.Spec | None = None
+    log: logs.ContainerLog | None = None   # the current (or last) instance's log
     kill_reason: str = ""
     _started: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
 
@@ -113,7 +114,7 @@ class PodWorker:
         self.namespace: str = meta["namespace"]
         self.name: str = meta["name"]
         self.dir = node.state_dir / "pods" / self.namespace / f"{self.name}-{self.uid[:8]}"
-        self.logs = node.state_dir / "logs" / self.namespace / f"{self.name}-{self.uid[:8]}"
+        self.log_dir = node.state_dir / "logs" / self.namespace / f"{self.name}-{self.uid[:8]}"
         self.netns = ""
         self.ip = ""
         self.hosts_file = Path()
@@ -129,6 +130,7 @@ class PodWorker:
         self._written: dict[str, Any] | None = None
         self.task: asyncio.Task[None] | None = None
         self._agent_stopping = False
+        self._captures: set[asyncio.Task[None]] = set()
 
     @property
     def rest(self) -> Rest:
@@ -161,6 +163,14 @@ class PodWorker:
     def finished(self) -> bool:
         return self.task is not None and self.task.done()
 
+    @property
+    def deleting(self) -> bool:
+        return self._deleting.is_set()
+
+    def find_container(self, name: str) -> Running | None:
+        """The init or main container called ``name``."""
+        return next((c for c in self.init + self.main if c.name == name), None)
+
     # --- main flow ------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -182,10 +192,11 @@ class PodWorker:
                     await task
             self._kill_all()
             self._remove_sandbox()
+            await self._end_captures()
 
     async def _setup_sandbox(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.logs.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
         self.netns, self.ip = await asyncio.to_thread(self.node.network.add_pod)
         self.hosts_file = self.node.hosts.add_pod(self.pod, self.ip)
         self.start_time = now()
@@ -295,8 +306,12 @@ class PodWorker:
         if self._deleting.is_set():
             return None
         c.sandbox = spec
-        log = self.logs / f"{c.name}.log"
-        c.process = await container.start(spec, log)
+        log = logs.ContainerLog(logs.instance_path(self.log_dir, c.name, c.restart_count))
+        c.process, stdout, stderr = await container.start(spec)
+        c.log = log
+        capture = asyncio.create_task(log.capture(stdout, stderr), name=f"log {self.name}/{c.name}")
+        self._captures.add(capture)
+        capture.add_done_callback(self._captures.discard)
         c.pid = c.process.pid
         if self._deleting.is_set():  # deleted while starting: the stopper has already taken its list
             with contextlib.suppress(ProcessLookupError):
@@ -543,6 +558,14 @@ class PodWorker:
             if c.process is not None and c.process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(c.process.pid, signal.SIGKILL)
+
+    async def _end_captures(self) -> None:
+        """Let the log pipes drain (every writer is gone with the sandbox), then stop reading them."""
+        if self._captures:
+            _, pending = await asyncio.wait(set(self._captures), timeout=5)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
 
     def _remove_sandbox(self) -> None:
         if self.netns:
