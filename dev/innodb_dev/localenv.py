@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -27,8 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import kubernetes
 import mysql.connector
 
+from innodb_api import GROUP, INNODBCLUSTER_PLURAL, VERSION
 from innodb_dev import REPO, toolchain
 from innodb_dev.controlplane import ControlPlane
 from innodb_dev.nodeagent import addons, logs, network
@@ -80,6 +83,8 @@ class LocalEnv:
                 yield self
             finally:
                 self.stop_agent()
+                if "api" in self.__dict__:
+                    self.api.close()  # type: ignore[no-untyped-call]  # kubernetes.client.ApiClient.close: no annotations
                 log.close()
 
     # --- handles -------------------------------------------------------------------------
@@ -87,6 +92,13 @@ class LocalEnv:
     @property
     def kubeconfig(self) -> Path:
         return self.cp.kubeconfig
+
+    @functools.cached_property
+    def api(self) -> kubernetes.client.ApiClient:
+        """A synchronous client (the ``kubernetes`` package) as admin, for polls that would fork kubectl."""
+        client: kubernetes.client.ApiClient = kubernetes.config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=str(self.kubeconfig))  # (kubernetes.config has no annotations)
+        return client
 
     @property
     def state(self) -> Path:
@@ -112,8 +124,10 @@ class LocalEnv:
 
     def service_address(self, namespace: str, name: str) -> str:
         """The host-side loopback address of a ClusterIP Service (ports as the Service's)."""
-        cluster_ip = self.get("service", "-n", namespace, name)["spec"]["clusterIP"]
-        return addons.host_address(cluster_ip, self.agent_info()["service_octet"])
+        spec = kubernetes.client.CoreV1Api(self.api).read_namespaced_service(name, namespace).spec
+        if spec is None or not spec.cluster_ip or spec.cluster_ip == "None":
+            raise LookupError(f"Service {namespace}/{name} has no ClusterIP")
+        return addons.host_address(spec.cluster_ip, self.agent_info()["service_octet"])
 
     def container_pid(self, namespace: str, pod: str, container: str) -> int:
         path = pid_file(self.state, namespace, pod, container)
@@ -219,13 +233,26 @@ def cluster_summary(env: LocalEnv, namespace: str = CLUSTER_NS, name: str = CLUS
 
 
 def cluster_status(env: LocalEnv, namespace: str = CLUSTER_NS, name: str = CLUSTER_RELEASE) -> dict[str, Any]:
-    obj = env.get("innodbcluster", "-n", namespace, name)
-    return dict(obj.get("status") or {})
+    """The InnoDBCluster's status ({} while it has none, or does not exist)."""
+    try:
+        obj = kubernetes.client.CustomObjectsApi(env.api).get_namespaced_custom_object(
+            GROUP, VERSION, namespace, INNODBCLUSTER_PLURAL, name)
+    except kubernetes.client.ApiException as exc:
+        if exc.status == 404:
+            return {}
+        raise
+    return dict((obj.get("status") if isinstance(obj, dict) else None) or {})
 
 
 def router_ready(env: LocalEnv, namespace: str = CLUSTER_NS, name: str = CLUSTER_RELEASE) -> int:
-    deployment = env.get("deployment", "-n", namespace, f"{name}-router")
-    return int((deployment.get("status") or {}).get("readyReplicas") or 0)
+    """Ready replicas of the cluster's router Deployment (0 while it does not exist)."""
+    try:
+        deployment = kubernetes.client.AppsV1Api(env.api).read_namespaced_deployment(f"{name}-router", namespace)
+    except kubernetes.client.ApiException as exc:
+        if exc.status == 404:
+            return 0
+        raise
+    return int(deployment.status.ready_replicas or 0) if deployment.status is not None else 0
 
 
 def wait_online(env: LocalEnv, *, instances: int = 3, routers: int = 1, timeout: float = 900,
@@ -291,6 +318,8 @@ kubectl:
   alias kubectl={kubectl}
   kubectl get innodbcluster -n {CLUSTER_NS}
   kubectl get pods -n {CLUSTER_NS} -o wide
+  kubectl logs -n {CLUSTER_NS} {CLUSTER_RELEASE}-0 -c mysql
+  kubectl exec -it -n {CLUSTER_NS} {CLUSTER_RELEASE}-0 -c mysql -- mysql -uroot -p
 Logs: containers in {env.state / 'logs'}, node agent {env.workdir / 'node-agent.log'},
       control plane {env.cp.workdir / 'logs'}.
 Stop with Ctrl-C or ./dev/down (data kept; ./dev/down --wipe deletes it).
