@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import pickle
 import socket
+import threading
+from collections.abc import Iterator
 
 import pytest
 from mysql.connector import errors as driver_errors
 
-from innodb_operator.mysql import AccessDenied, Credentials, Endpoint, QueryError, Secret, Unreachable, connect
+from innodb_operator.mysql import (
+    AccessDenied,
+    Credentials,
+    Endpoint,
+    QueryError,
+    Secret,
+    Unreachable,
+    connect,
+    connection,
+)
 from innodb_operator.mysql.connection import _translate, _unwrap
 
 PASSWORD = "s3cret-Pa55"
@@ -89,3 +101,67 @@ async def test_nobody_listening_is_unreachable_quickly() -> None:
 async def test_timeouts_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         await connect(WHERE, Credentials("x", "y"), connect_timeout=0)
+
+
+class _HeldConnection:
+    """A driver connection whose constructor and statements block until ``release`` is set."""
+
+    release = threading.Event()
+    made: list[_HeldConnection] = []
+
+    def __init__(self, **kwargs: object) -> None:
+        self.shut = False
+        self.is_secure = False
+        _HeldConnection.release.wait(10)
+        _HeldConnection.made.append(self)
+
+    def cursor(self) -> _HeldConnection:
+        return self
+
+    def execute(self, *args: object) -> None:
+        _HeldConnection.release.wait(10)
+
+    def shutdown(self) -> None:
+        self.shut = True
+
+    def close(self) -> None:
+        self.shut = True
+
+
+@pytest.fixture
+def held(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[_HeldConnection]]:
+    monkeypatch.setattr(connection, "MySQLConnection", _HeldConnection)
+    _HeldConnection.release.clear()
+    _HeldConnection.made.clear()
+    yield _HeldConnection
+    _HeldConnection.release.set()
+
+
+async def test_a_connection_opened_by_a_cancelled_connect_is_closed(held: type[_HeldConnection]) -> None:
+    task = asyncio.create_task(connect(WHERE, Credentials("x", PASSWORD)))
+    await asyncio.sleep(0)  # let it hand the connect to its thread
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    held.release.set()  # the thread finishes connecting after nobody waits for it any more
+    for _ in range(200):
+        if held.made and held.made[0].shut:
+            break
+        await asyncio.sleep(0.01)
+    assert held.made and held.made[0].shut, "the abandoned connection was closed"
+
+
+async def test_a_statement_past_its_deadline_is_unreachable_and_cuts_the_socket(
+    held: type[_HeldConnection], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(connection, "DEADLINE_MARGIN", 0.0)
+    held.release.set()
+    conn = _HeldConnection()
+    held.release.clear()  # statements now hang, as on a server that stopped answering
+    session = connection.Session(conn, WHERE, "x", read_timeout=0.05)  # type: ignore[arg-type]
+    try:
+        with pytest.raises(Unreachable, match="no answer"):
+            await session.query("SELECT 1")
+        assert conn.shut and session.closed
+    finally:
+        held.release.set()  # the abandoned thread returns (a real one: its socket was shut down)

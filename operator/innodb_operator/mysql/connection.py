@@ -6,16 +6,21 @@ Contract:
   returns a :class:`Session` or raises :class:`~.errors.Unreachable` (refused, timed out:
   never later than ``connect_timeout``), :class:`~.errors.AccessDenied` or
   :class:`~.errors.MysqlError`.
-* A session runs one statement at a time (calls are serialised), each in a worker thread
-  (``asyncio.to_thread``) so the event loop never blocks; every read and write on the
-  socket is bounded by ``read_timeout``. Sessions are in autocommit mode.
+* A session runs one statement at a time (calls are serialised), each in a worker thread of
+  ``pool`` (a :class:`concurrent.futures.Executor` the caller owns and sizes; the loop's
+  default executor when None), so the event loop never blocks. Every call has two bounds:
+  the driver's socket timeouts (``connect_timeout`` while connecting, ``read_timeout`` for
+  each read and write) and an ``asyncio.timeout`` a little longer than those, which also
+  bounds what the socket timeouts cannot (a connect stuck in name resolution). A call past
+  its deadline raises :class:`~.errors.Unreachable`. Sessions are in autocommit mode.
 * ``query`` returns rows as ``dict`` (column name -> value); ``execute`` returns the
   affected row count. Parameters use the driver's ``%s`` / ``%(name)s`` placeholders and
   are escaped by the driver; SQL text is never built from values by string formatting.
 * Passwords are :class:`Secret` values: never shown by ``repr``/``str``, never logged, and
   scrubbed from every error message. Pass a password as a ``Secret`` parameter.
-* After an :class:`~.errors.Unreachable` error, or when a call is cancelled, the session is
-  closed and further calls raise ``Unreachable``; open a new one.
+* After an :class:`~.errors.Unreachable` error, or when a call is cancelled or times out, the
+  session is closed and further calls raise ``Unreachable``; open a new one. A connection
+  whose ``connect`` was cancelled or timed out is closed as soon as its thread finishes.
 * Driver exceptions are translated into :mod:`.errors`; nothing from ``mysql.connector``
   escapes this package. This is the only module that imports the driver.
 """
@@ -23,6 +28,7 @@ Contract:
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hmac
 import logging
 import math
@@ -39,6 +45,8 @@ from innodb_operator.mysql.errors import AccessDenied, MysqlError, QueryError, U
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+DEADLINE_MARGIN = 1.0
+"""Seconds the ``asyncio`` deadline of a call allows beyond the driver's own timeout."""
 Row = dict[str, Any]
 Params = Sequence[Any] | Mapping[str, Any] | None
 _DriverParams = Any  # what the driver's execute() takes: a tuple, a dict, or None
@@ -202,10 +210,13 @@ def _whole_seconds(seconds: float) -> int:
 class Session:
     """An open connection; see the module docstring for the contract."""
 
-    def __init__(self, conn: MySQLConnection, endpoint: Endpoint, user: str) -> None:
+    def __init__(self, conn: MySQLConnection, endpoint: Endpoint, user: str, *, read_timeout: float = 30.0,
+                 pool: concurrent.futures.Executor | None = None) -> None:
         self._conn: MySQLConnection | None = conn
         self._lock = asyncio.Lock()
         self._thread_lock = threading.Lock()
+        self._pool = pool
+        self._deadline = read_timeout + DEADLINE_MARGIN
         self.endpoint = endpoint
         self.user = user
 
@@ -263,7 +274,11 @@ class Session:
         async with self._lock:
             conn, self._conn = self._conn, None
             if conn is not None:
-                await asyncio.to_thread(self._close_quietly, conn)
+                try:
+                    async with asyncio.timeout(self._deadline):
+                        await asyncio.get_running_loop().run_in_executor(self._pool, self._close_quietly, conn)
+                except TimeoutError:
+                    conn.shutdown()
 
     async def __aenter__(self) -> Session:
         return self
@@ -292,12 +307,17 @@ class Session:
                     return fn(conn, driver_params)
 
             try:
-                return await asyncio.to_thread(guarded)
+                async with asyncio.timeout(self._deadline):
+                    return await asyncio.get_running_loop().run_in_executor(self._pool, guarded)
             except asyncio.CancelledError:
                 # The thread may still be using the socket; cut it so the thread returns soon.
                 self._conn = None
                 conn.shutdown()
                 raise
+            except TimeoutError:
+                self._conn = None
+                conn.shutdown()
+                raise Unreachable(f"{self.endpoint}: no answer within {self._deadline:.0f}s") from None
             except Exception as exc:
                 error = _translate(exc, self.endpoint, secrets)
                 if isinstance(error, Unreachable):
@@ -308,8 +328,12 @@ class Session:
 
 async def connect(endpoint: Endpoint, credentials: Credentials, *, connect_timeout: float = 5.0,
                   read_timeout: float = 30.0, tls: bool | None = None,
-                  database: str | None = None) -> Session:
-    """Open a session. ``tls``: True requires TLS, False disables it, None uses it if offered."""
+                  database: str | None = None, pool: concurrent.futures.Executor | None = None) -> Session:
+    """Open a session. ``tls``: True requires TLS, False disables it, None uses it if offered.
+
+    Never takes longer than ``connect_timeout`` plus :data:`DEADLINE_MARGIN`, even when the
+    driver's own timeout does not apply (name resolution).
+    """
     kwargs: dict[str, Any] = {
         "host": endpoint.host,
         "port": endpoint.port,
@@ -335,14 +359,32 @@ async def connect(endpoint: Endpoint, credentials: Credentials, *, connect_timeo
             raise MysqlError(f"{endpoint}: TLS required but the server did not offer it")
         return conn
 
+    future = asyncio.get_running_loop().run_in_executor(pool, open_connection)
     try:
-        conn = await asyncio.to_thread(open_connection)
+        async with asyncio.timeout(_whole_seconds(connect_timeout) + DEADLINE_MARGIN):
+            conn = await asyncio.shield(future)
+    except (asyncio.CancelledError, TimeoutError) as exc:
+        future.add_done_callback(_close_abandoned)
+        if isinstance(exc, TimeoutError):
+            raise Unreachable(f"{endpoint}: no connection within {connect_timeout:.0f}s") from None
+        raise
     except MysqlError:
         raise
     except Exception as exc:
         raise _translate(exc, endpoint, secrets, connecting=True) from None
     logger.debug("mysql session opened: %s@%s", credentials.user, endpoint)
-    return Session(conn, endpoint, credentials.user)
+    return Session(conn, endpoint, credentials.user, read_timeout=read_timeout, pool=pool)
+
+
+def _close_abandoned(future: asyncio.Future[MySQLConnection]) -> None:
+    """Close a connection whose ``connect`` gave up waiting for it (cancelled or timed out)."""
+    if future.cancelled() or future.exception() is not None:
+        return
+    conn = future.result()
+    try:
+        conn.shutdown()
+    except Exception:  # already broken: nothing left to release
+        logger.debug("closing an abandoned connection failed", exc_info=True)
 
 
 __all__ = ["Credentials", "Endpoint", "Params", "Row", "Secret", "Session", "connect", "secret"]
