@@ -254,16 +254,20 @@ def cluster_status_schema() -> Schema:
     return obj("The observed cluster, written by the operator.", {
         "observedGeneration": integer("The metadata.generation the operator last acted on.", minimum=0,
                                       format="int64"),
-        "conditions": _conditions("Ready, Available, Progressing and Degraded, and SpecValid (False: its message "
-                                  "says what in the spec to fix)."),
+        "conditions": _conditions("SpecValid (False: its message says what in the spec to fix), Ready, Available "
+                                  "and Progressing, written by the object reconcile; GroupOnline (the group's own "
+                                  "state), Degraded (fewer members online than asked for) and CredentialsValid "
+                                  "(False: the operator's MySQL accounts do not work, and which Secret to fix), "
+                                  "written by the group manager."),
         "cluster": obj("The group as the operator last saw it.", {
             "status": string("State of the group: ONLINE (all members online), ONLINE_PARTIAL (quorum, some "
                              "members missing), NO_QUORUM, SPLIT_BRAIN, OFFLINE (no member running the group), "
-                             "PENDING/INITIALIZING (being created), FINALIZING (being deleted), INVALID (spec "
-                             "rejected, see the SpecValid condition); *_UNCERTAIN when some members could not be "
-                             "reached.", enum=list(get_args(t.ClusterState))),
+                             "PENDING/INITIALIZING (being created); *_UNCERTAIN when some members could not be "
+                             "reached. It is the group's own state even while the spec is invalid (see the "
+                             "SpecValid condition).", enum=list(get_args(t.ClusterState))),
             "onlineInstances": integer("Members ONLINE in the group.", minimum=0),
-            "instances": integer("Members the spec asks for.", minimum=0),
+            "instances": integer("Members the last applied spec asks for (the group manager keeps the group to "
+                                 "it while a newer spec is invalid).", minimum=0),
             "primary": string("Pod name of the primary (single-primary mode); empty when unknown."),
             "groupMode": string("Mode the group runs in.", enum=list(get_args(t.GroupMode))),
             "groupName": string("Group Replication group name (a UUID): the object's uid when the operator first "
@@ -276,7 +280,18 @@ def cluster_status_schema() -> Schema:
                 "version": string("MySQL server version the member runs."),
             }, required=["name"]), keys=["name"]),
             "createTime": string("When the group was bootstrapped.", format="date-time"),
-            "lastProbeTime": string("When the operator last looked at the group.", format="date-time"),
+            "next": obj("What the group manager does next, or why it does nothing.", {
+                "reason": string("CamelCase code: the cause of the next action (NoGroup, MemberMissing, ScaleDown, "
+                                 "ModeChange, CompleteOutage), Converged, a wait that ends by itself "
+                                 "(WaitingForPods, WaitingForRecovery, WaitingForHeir, WaitingForExpel, "
+                                 "WaitingForMembers, MembersUnreachable), or a block that needs a person "
+                                 "(SplitBrain, NoQuorum, OutageUnproven, GtidsDiverged, ErrantTransactions, "
+                                 "ConfiguredBefore, ForeignGroup, CredentialsLost)."),
+                "message": string("The same for a person: what happens next, or what to do."),
+                "action": string("The group action of that pass: Bootstrap, Join, Leave, Reboot, SetPrimary or "
+                                 "SetMode; absent when there is none."),
+                "target": string("Pod the action is about."),
+            }),
         }),
         "router": obj("The MySQL Router Deployment.", {
             "instances": integer("Routers the spec asks for.", minimum=0),
@@ -304,6 +319,9 @@ def innodbcluster_crd() -> dict[str, Any]:
             _AGE,
             _column("Primary", "string", ".status.cluster.primary", "Pod of the primary", priority=1),
             _column("Mode", "string", ".status.cluster.groupMode", "Group mode", priority=1),
+            _column("Next", "string", ".status.cluster.next.action", "The group manager's next action", priority=1),
+            _column("Reason", "string", ".status.cluster.next.reason",
+                    "Why that action, or why none (a block needing a person included)", priority=1),
         ],
     )
 

@@ -36,9 +36,9 @@ PullPolicy = Literal["Always", "IfNotPresent", "Never"]
 ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer"]
 ClusterState = Literal[
     "ONLINE", "ONLINE_PARTIAL", "ONLINE_UNCERTAIN", "OFFLINE", "OFFLINE_UNCERTAIN", "NO_QUORUM",
-    "SPLIT_BRAIN", "PENDING", "INITIALIZING", "FINALIZING", "INVALID",
+    "SPLIT_BRAIN", "PENDING", "INITIALIZING",
 ]
-"""``status.cluster.status``: the group's state as the operator last saw it (INVALID: spec rejected)."""
+"""``status.cluster.status``: the group's state as the group manager last saw it."""
 
 
 def _str_map(value: Any) -> dict[str, str]:

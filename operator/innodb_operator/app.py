@@ -1,7 +1,9 @@
 """The composition root: one asyncio TaskGroup running informers, controllers, election, HTTP.
 
 Lifecycle:
-  1. Informers start on every replica (a follower keeps a warm cache).
+  1. Informers start on every replica (a follower keeps a warm cache). Two controllers share
+     them: the object reconcile (children, their status part) and the group manager (SQL on
+     the groups, their status part), each with its own queue and workers.
   2. With leader election on, controllers' workers start only once this replica leads;
      without it, at once. Either way, only after every informer has synced.
   3. SIGTERM or SIGINT: stop handing out keys, let in-flight reconciles finish within
@@ -25,6 +27,9 @@ import structlog
 from innodb_operator.builders import labels
 from innodb_operator.cache import Informer
 from innodb_operator.clock import MonotonicClock
+from innodb_operator.clustering.manager import GroupManager
+from innodb_operator.clustering.observe import OBSERVE_CONCURRENCY
+from innodb_operator.controllers.groupmanager import Cadence, GroupManagerReconciler
 from innodb_operator.controllers.innodbcluster import CHILD_TYPES, InnoDBClusterReconciler
 from innodb_operator.controllers.kinds import INNODBCLUSTERS
 from innodb_operator.controllers.runner import Controller, enqueue_labelled, enqueue_owner, enqueue_self
@@ -34,6 +39,7 @@ from innodb_operator.kube.events import EventRecorder
 from innodb_operator.kube.listwatch import ResourceListWatch
 from innodb_operator.kube.resources import PODS, ResourceType
 from innodb_operator.leaderelection import LeaderElector, LostLeadership
+from innodb_operator.mysql.instance import MysqlConnector
 from innodb_operator.settings import Settings
 from innodb_operator.workqueue import RateLimitingQueue
 
@@ -51,6 +57,7 @@ class Operator:
     informers: list[Informer] = field(default_factory=list)
     controllers: list[Controller] = field(default_factory=list)
     elector: LeaderElector | None = None
+    connector: MysqlConnector | None = None
 
     def ready(self) -> tuple[bool, str]:
         unsynced = [inf for inf in self.informers if not inf.has_synced]
@@ -80,17 +87,17 @@ class KindReader:
     """Reads one cached kind across the per-namespace informers of that kind."""
 
     def __init__(self, informers: list[Informer]) -> None:
-        self._informers = informers
+        self.informers = informers
 
     def get(self, namespace: str, name: str) -> Mapping[str, Any] | None:
-        for informer in self._informers:
+        for informer in self.informers:
             found = informer.lister.get(namespace, name)
             if found is not None:
                 return found
         return None
 
     def list(self, namespace: str) -> list[Mapping[str, Any]]:
-        return [obj for informer in self._informers for obj in informer.lister.list(namespace)]
+        return [obj for informer in self.informers for obj in informer.lister.list(namespace)]
 
 
 def build(settings: Settings, client: KubeClient) -> Operator:
@@ -113,13 +120,31 @@ def build(settings: Settings, client: KubeClient) -> Operator:
     pods = _informers_for(client, PODS, settings, SERVER_POD_SELECTOR)
     for informer in pods:
         informer.add_handler(*enqueue_labelled(queue, labels.CLUSTER))
+    events = EventRecorder(client, identity)
     reconciler = InnoDBClusterReconciler(
-        client, KindReader(clusters), children, events=EventRecorder(client, identity),
-        poll_seconds=settings.poll_seconds, operator_image=settings.operator_image, pods=KindReader(pods),
+        client, KindReader(clusters), children, events=events,
+        poll_seconds=settings.poll_seconds, operator_image=settings.operator_image,
+    )
+    # The group manager: its own queue and workers, fed by the same informers, so that SQL on
+    # a slow group never holds up the Kubernetes side and nothing there stops the group side.
+    group_queue: RateLimitingQueue[str] = RateLimitingQueue("groupmanager", clock=MonotonicClock())
+    for informer in clusters:
+        informer.add_handler(*enqueue_self(group_queue))
+    for informer in children["StatefulSet"].informers + children["Secret"].informers:
+        informer.add_handler(*enqueue_owner(group_queue, INNODBCLUSTERS.kind, INNODBCLUSTERS.group))
+    for informer in pods:
+        informer.add_handler(*enqueue_labelled(group_queue, labels.CLUSTER))
+    op.connector = MysqlConnector(threads=settings.group_workers * (OBSERVE_CONCURRENCY + 1))
+    group_manager = GroupManagerReconciler(
+        client, KindReader(clusters), children["StatefulSet"], children["Secret"], KindReader(pods),
+        manager=GroupManager(op.connector), events=events,
+        cadence=Cadence(poll=settings.poll_seconds, deadline=settings.group_pass_deadline_seconds),
     )
     op.informers.extend(clusters + child_informers + pods)
-    op.controllers.append(Controller("innodbcluster", reconciler, queue, clusters + child_informers + pods,
+    op.controllers.append(Controller("innodbcluster", reconciler, queue, clusters + child_informers,
                                      workers=settings.workers))
+    op.controllers.append(Controller("groupmanager", group_manager, group_queue, clusters + child_informers + pods,
+                                     workers=settings.group_workers))
     if settings.leader_election:
         op.elector = LeaderElector(
             client, name=settings.lease_name, namespace=settings.lease_namespace or _own_namespace(),
@@ -172,6 +197,8 @@ async def run(settings: Settings) -> int:
     finally:
         await http.stop()
         await client.close()
+        if op.connector is not None:
+            op.connector.close()
     log.info("operator stopped", exit_code=exit_code)
     return exit_code
 

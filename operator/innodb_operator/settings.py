@@ -21,7 +21,11 @@ ENV_PREFIX = "INNODB_OPERATOR_"
 class Settings:
     namespaces: tuple[str, ...] = field(
         default=(), metadata={"help": "Namespaces to watch, comma-separated; empty means all namespaces."})
-    workers: int = field(default=4, metadata={"help": "Concurrent reconciles per controller."})
+    workers: int = field(default=4, metadata={"help": "Concurrent object reconciles (children and their status)."})
+    group_workers: int = field(
+        default=4, metadata={"help": "Concurrent group-manager passes (SQL on the groups), apart from the workers."})
+    group_pass_deadline_seconds: float = field(
+        default=120.0, metadata={"help": "Longest a group-manager pass may take before it is cut off and retried."})
     resync_seconds: float = field(
         default=600.0, metadata={"help": "Informer resync period: every cached object is re-delivered."})
     poll_seconds: float = field(
@@ -51,8 +55,10 @@ class Settings:
 
     def __post_init__(self) -> None:
         problems = []
-        if self.workers < 1:
-            problems.append("workers must be at least 1")
+        if self.workers < 1 or self.group_workers < 1:
+            problems.append("workers and group workers must be at least 1")
+        if self.group_pass_deadline_seconds <= 0:
+            problems.append("the group pass deadline must be positive")
         if self.log_format not in ("json", "console"):
             problems.append(f"log format must be json or console, not {self.log_format!r}")
         if self.renew_period_seconds >= self.lease_duration_seconds:

@@ -4,7 +4,8 @@ If the MySQL root filesystem is missing the tier FAILS with the command that ins
 it never skips. ``fleet`` is shared by the tests of a session (three instances that tests
 only read from or add their own schemas/accounts to); a test that crashes, clones or
 forms a group takes its own fleet from ``new_fleet``. Every process is ended at the end,
-also on failure; error logs land in the test's tmp dir.
+also on failure; error logs land in the test's tmp dir. ``connector`` is the product's MySQL seam
+(:class:`~innodb_operator.mysql.instance.MysqlConnector`), its thread pool released at the end.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest_asyncio
 from innodb_dev import mysqlroot
 from innodb_dev.mysqld import ROOT_USER, MysqlFleet, MysqlInstance
 from innodb_operator.mysql import Credentials, Endpoint, Session, connect
+from innodb_operator.mysql.instance import MysqlConnector
 
 
 @pytest.fixture(scope="session")
@@ -44,6 +46,16 @@ def new_fleet(mysql_root: Path, tmp_path: Path) -> Iterator[Callable[[int], Mysq
             return stack.enter_context(MysqlFleet.start(count, logdir=tmp_path / f"fleet-{count}"))
 
         yield make
+
+
+@pytest.fixture
+def connector() -> Iterator[MysqlConnector]:
+    """The real seam the group manager uses, with its own thread pool (closed at the end)."""
+    real = MysqlConnector(threads=16)
+    try:
+        yield real
+    finally:
+        real.close()
 
 
 def _endpoint(instance: MysqlInstance) -> Endpoint:

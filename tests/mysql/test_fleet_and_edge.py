@@ -1,15 +1,18 @@
 """The mysqld fleet (innodb_dev.mysqld) and the mysql/ layer against real mysqld 9.7 and mysqlrouter.
 
-Group Replication SQL lives here in test code until the clustering engine owns it.
+The Group Replication smoke tests here form groups with plain SQL of their own, independently of
+the product's ``mysql/group.py`` (which test_manager_real_groups.py exercises through the group manager).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import re
 import secrets
+import signal
 import subprocess
 import time
 import uuid
@@ -21,6 +24,11 @@ import pytest
 from innodb_dev import mysqlrouter
 from innodb_dev.mysqld import BINLOG_BASENAME, ROOT_USER, MysqlFleet, MysqlInstance
 from innodb_dev.waiting import eventually
+from innodb_operator.clustering.actions import GroupConfig
+from innodb_operator.clustering.manager import GroupManager, GroupSpec, Timeouts
+from innodb_operator.clustering.model import Desired, MemberState, Role
+from innodb_operator.clustering.plan import Reason, next_action
+from innodb_operator.clustering.seam import Target
 from innodb_operator.mysql import (
     AccessDenied,
     Credentials,
@@ -39,10 +47,8 @@ from innodb_operator.mysql.accounts import (
     recovery_account,
     router_account,
 )
+from innodb_operator.mysql.instance import MysqlConnector
 from innodb_operator.mysql.queries import (
-    ONLINE,
-    PRIMARY,
-    SECONDARY,
     clone_progress,
     group_members,
     instance_facts,
@@ -65,6 +71,10 @@ def listeners(pid: int) -> list[str]:
     """Local addresses (ip:port) the process listens on, TCP."""
     out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
     return [line.split()[3] for line in out.splitlines() if f"pid={pid}," in line]
+
+
+def process_name(pid: int) -> str:
+    return Path(f"/proc/{pid}/comm").read_text().strip()
 
 
 # --- Group Replication setup, in test code for now -------------------------------------
@@ -120,7 +130,7 @@ async def form_group(fleet: MysqlFleet, recovery_password: str, *, channel_crede
     try:
         async def all_online() -> object:
             members = await group_members(s)
-            return len(members) == len(fleet) and all(m.state == ONLINE for m in members)
+            return len(members) == len(fleet) and all(m.state == MemberState.ONLINE for m in members)
 
         await eventually(all_online, what=f"{len(fleet)} members ONLINE")
     finally:
@@ -211,6 +221,64 @@ async def test_a_read_timeout_bounds_a_hung_statement_and_cancel_closes_the_sess
     assert s.closed
     with pytest.raises(Unreachable):
         await s.query("SELECT 1")
+
+
+async def test_a_hung_server_bounds_observe_connect_and_queries_and_the_others_are_observed(
+        new_fleet: Callable[[int], MysqlFleet], connector: MysqlConnector) -> None:
+    """SIGSTOP: the kernel still accepts the TCP connection, but the server never answers (a hung pod)."""
+    fleet = new_fleet(3)
+    connect_timeout, read_timeout = 2.0, 3.0
+    root = Credentials(ROOT_USER, fleet.password)
+    targets = tuple(Target(i, endpoint(inst), group_address=inst.gr_local_address, name=inst.name)
+                    for i, inst in enumerate(fleet.instances))
+    config = GroupConfig(group_name=str(uuid.uuid4()), admin=root, communication_stack="MYSQL",
+                         replication=Credentials("innodbop-repl", secrets.token_urlsafe(16)))
+    spec = GroupSpec(key="mysql-tier/hung", cluster_name="hung", targets=targets,
+                     desired=Desired(instances=3, group_name=config.group_name), config=config,
+                     router=Credentials("innodbop-router", secrets.token_urlsafe(16)))
+    manager = GroupManager(connector, timeouts=Timeouts(connect=connect_timeout, observe=read_timeout))
+    hung = fleet[1]
+    pid = hung.pid
+    assert pid is not None and process_name(pid) == "mysqld"  # chroot exec'd it: the signal reaches mysqld
+    early = await connect(endpoint(hung), root, connect_timeout=connect_timeout, read_timeout=read_timeout)
+    timings: dict[str, float] = {}
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        snapshot, diagnosis = await manager.observe(spec)
+        timings["observe (MysqlConnector)"] = time.monotonic() - started
+        stopped = snapshot.instances[1]
+        assert not stopped.reachable and stopped.state == MemberState.UNREACHABLE
+        for seen in (snapshot.instances[0], snapshot.instances[2]):
+            assert seen.reachable and seen.state == MemberState.OFFLINE and seen.version.startswith("9.7")
+            assert seen.uuid and seen.gtid_executed is not None and seen.super_read_only is False
+        plan = next_action(snapshot, diagnosis)  # never bootstrap while an instance might hold a group
+        assert (plan.action, plan.reason, plan.subjects) == (None, Reason.WAITING_FOR_PODS, (1,))
+
+        started = time.monotonic()
+        with pytest.raises(Unreachable):
+            await connect(endpoint(hung), root, connect_timeout=connect_timeout, read_timeout=read_timeout)
+        timings["connect()"] = time.monotonic() - started
+
+        started = time.monotonic()
+        with pytest.raises(Unreachable):
+            await early.query("SELECT 1")
+        timings["query on a session opened before"] = time.monotonic() - started
+        assert early.closed
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        await early.close()
+    print(f"hung server (connect_timeout {connect_timeout:.0f}s, read_timeout {read_timeout:.0f}s): "
+          + ", ".join(f"{k} {v:.2f}s" for k, v in timings.items()))
+    assert timings["observe (MysqlConnector)"] < connect_timeout + read_timeout + 1.0, timings
+    assert timings["connect()"] < connect_timeout + 1.5, timings
+    assert timings["query on a session opened before"] < read_timeout + 1.5, timings
+
+    async def all_reachable() -> bool:  # continued, it answers again
+        snapshot, _ = await manager.observe(spec)
+        return all(i.reachable for i in snapshot.instances)
+
+    await eventually(all_reachable, timeout=30, what="the continued server observed again")
 
 
 async def test_query_errors_carry_the_server_errno(root_session: Session) -> None:
@@ -372,8 +440,9 @@ async def test_a_group_of_three_forms_and_replicates(new_fleet: Callable[[int], 
     try:
         members = await group_members(sessions[1])
         assert sorted(m.address for m in members) == sorted(i.address for i in fleet.instances)
-        assert [m.role for m in members].count(PRIMARY) == 1 and [m.role for m in members].count(SECONDARY) == 2
-        primary = next(m for m in members if m.role == PRIMARY)
+        roles = [m.role for m in members]
+        assert roles.count(Role.PRIMARY) == 1 and roles.count(Role.SECONDARY) == 2
+        primary = next(m for m in members if m.role == Role.PRIMARY)
         assert primary.host == fleet[0].host and all(m.communication_stack == "MySQL" for m in members)
 
         facts = [await instance_facts(s) for s in sessions]

@@ -1,8 +1,8 @@
 """Stock MySQL Router 9.7 against the metadata the operator makes (mysql/metadata.py), no MySQL Shell.
 
-A real three-member group (formed by the clustering Engine), ``ensure_metadata`` on its
-primary, ``mysqlrouter --bootstrap`` as the operator's router account, then the router
-process: RW to the primary, RO round-robin over both secondaries, membership changes made in
+A real three-member group formed by the group manager, whose passes also keep the metadata and
+the operator's router account on its primary, ``mysqlrouter --bootstrap`` as that account, then
+the router process: RW to the primary, RO round-robin over both secondaries, membership changes made in
 the metadata, and a SIGKILLed primary. The test stands in for kubelet: it restarts a server
 that shut itself down after a clone.
 """
@@ -25,11 +25,13 @@ from innodb_dev import mysqlrouter
 from innodb_dev.mysqld import ROOT_USER, MysqlFleet, MysqlInstance
 from innodb_dev.waiting import eventually
 from innodb_operator.clustering.actions import GroupConfig
-from innodb_operator.clustering.engine import Engine
-from innodb_operator.clustering.model import Desired, GroupMode
-from innodb_operator.clustering.observe import Target
+from innodb_operator.clustering.manager import GroupManager, GroupSpec, PassReport
+from innodb_operator.clustering.model import Desired
+from innodb_operator.clustering.seam import Target
 from innodb_operator.clustering.state import ClusterState
+from innodb_operator.clustering.upkeep import UpkeepOutcome
 from innodb_operator.mysql import Credentials, Endpoint, GtidSet, MysqlError, QueryError, Session, connect
+from innodb_operator.mysql.instance import MysqlConnector
 from innodb_operator.mysql.metadata import (
     SCHEMA,
     SCHEMA_VERSION,
@@ -76,12 +78,13 @@ def member(instance: MysqlInstance, server_uuid: str) -> MetadataMember:
 
 @dataclass
 class Group:
-    """A group formed by the Engine over a fleet, and who is what in it."""
+    """A group formed by the group manager over a fleet, who is what in it, and the passes that formed it."""
 
     fleet: MysqlFleet
     group_name: str
     uuids: dict[int, str]
     primary: int
+    passes: list[PassReport]
 
     @property
     def secondaries(self) -> list[int]:
@@ -92,22 +95,29 @@ class Group:
         return [member(self.fleet[i], self.uuids[i]) for i in chosen]
 
 
-async def form_group(fleet: MysqlFleet, timeout: float = 120.0) -> Group:
-    """Engine passes until ONLINE with nothing left to do (restarting servers that stop after a clone)."""
-    targets = [Target(i, endpoint(inst), group_address=inst.gr_local_address) for i, inst in enumerate(fleet.instances)]
-    config = GroupConfig(group_name=str(uuid.uuid4()), mode=GroupMode.SINGLE_PRIMARY,
-                         admin=Credentials(ROOT_USER, fleet.password),
+async def form_group(fleet: MysqlFleet, connector: MysqlConnector, router: Credentials,
+                     timeout: float = 120.0) -> Group:
+    """Manager passes until ONLINE with nothing left to do (restarting servers that stop after a clone)."""
+    targets = tuple(Target(i, endpoint(inst), group_address=inst.gr_local_address, name=inst.name,
+                           x_address=f"{inst.host}:{inst.x_port}") for i, inst in enumerate(fleet.instances))
+    group_name = str(uuid.uuid4())
+    config = GroupConfig(group_name=group_name, admin=Credentials(ROOT_USER, fleet.password),
                          replication=Credentials("op_repl", secrets.token_urlsafe(16)), communication_stack="MYSQL")
-    engine = Engine(targets, config)
+    spec = GroupSpec(key="mysql-tier/cluster1", cluster_name="cluster1", targets=targets,
+                     desired=Desired(instances=len(fleet), group_name=group_name), config=config, router=router)
+    manager = GroupManager(connector)
+    passes: list[PassReport] = []
+
     async def online() -> Group | None:
         for instance in fleet.instances:
             if not instance.is_running:  # a clone recipient shuts itself down; kubelet would restart it
                 instance.start()
-        result = await engine.step(Desired(instances=len(fleet)))
-        if result.diagnosis.state == ClusterState.ONLINE and result.plan.action is None:
-            assert result.diagnosis.primary is not None
-            return Group(fleet, config.group_name, {i.index: i.uuid for i in result.snapshot.instances},
-                         result.diagnosis.primary)
+        report = await manager.run_pass(spec)
+        passes.append(report)
+        if report.diagnosis.state == ClusterState.ONLINE and report.plan.action is None:
+            assert report.diagnosis.primary is not None
+            return Group(fleet, group_name, {i.index: i.uuid for i in report.snapshot.instances},
+                         report.diagnosis.primary, passes)
         return None
 
     group: Group = await eventually(online, timeout=timeout, what="the group ONLINE", interval=0.3)
@@ -166,27 +176,33 @@ def router_log(workdir: Path) -> str:
 
 
 async def test_stock_router_bootstraps_routes_and_follows_a_failover(new_fleet: Callable[[int], MysqlFleet],
+                                                                     connector: MysqlConnector,
                                                                      tmp_path: Path) -> None:
     fleet = new_fleet(3)
     started = time.monotonic()
-    group = await form_group(fleet)
+    router_password = secrets.token_urlsafe(16)
+    group = await form_group(fleet, connector, Credentials(ROUTER_USER, router_password))
     timings = {"group formed": time.monotonic() - started}
     primary = fleet[group.primary]
     password = fleet.password
 
-    # The operator's part: metadata, then the router account (its table grants need the tables).
-    assert await apply_metadata(group)
-    router_password = secrets.token_urlsafe(16)
-    async with root_session(primary) as s:
-        assert (await ensure_router_account(s, ROUTER_USER, router_password)).changed
+    # The operator's part, done by the manager's passes: metadata, then the router account (its
+    # table grants need the tables), once and then only when the members change.
+    upkept = [p.upkeep for p in group.passes if p.upkeep is not None]
+    assert upkept and all(u.outcome == UpkeepOutcome.ENSURED for u in upkept), upkept
+    assert upkept[0].wrote and upkept[0].router_account_changed
+    assert not any(u.router_account_changed for u in upkept[1:])
     before = await gtid_executed(primary)
-    assert not await apply_metadata(group)  # idempotent: compares, writes nothing ...
+    assert not await apply_metadata(group)  # the same members: compares, writes nothing ...
     async with root_session(primary) as s:
         assert not (await ensure_router_account(s, ROUTER_USER, router_password)).changed
     assert await gtid_executed(primary) == before  # ... so no transaction, no GTID
     for other in group.secondaries:  # it replicated through the group
         async with root_session(fleet[other]) as s:
-            rows = await s.query(f"SELECT mysql_server_uuid AS u FROM {SCHEMA}.v2_this_instance")
+            async def this_instance(s: Session = s) -> object:
+                return await s.query(f"SELECT mysql_server_uuid AS u FROM {SCHEMA}.v2_this_instance")
+
+            rows = await eventually(this_instance, timeout=30, what=f"the metadata on {fleet[other].name}")
             assert rows == [{"u": group.uuids[other]}]
 
     bind = fleet.spare_address(0)

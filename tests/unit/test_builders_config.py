@@ -87,11 +87,13 @@ def test_scripts_read_only_env_their_containers_get() -> None:
     cluster = cluster_of(JOURNEY)
     data, pod = initconf_data(cluster), server_pod_spec(cluster)
     containers = {c["name"]: c for c in pod["initContainers"] + pod["containers"]}
-    uses = {"init-datadir.sh": "initdatadir", "readiness.sh": "mysql"}
-    for script, container in uses.items():
-        referenced = set(re.findall(r"\$\{?(MYSQL_[A-Z_]+)", data[script]))
-        provided = {e["name"] for e in containers[container].get("env", [])}
-        assert referenced and referenced <= provided, (script, referenced - provided)
+    referenced = set(re.findall(r"\$\{?(MYSQL_[A-Z_]+)", data["init-datadir.sh"]))
+    provided = {e["name"] for e in containers["initdatadir"].get("env", [])}
+    assert referenced and referenced <= provided, referenced - provided
+    # The readiness probe takes the admin account from the files of the mounted Secret.
+    assert not re.findall(r"\$\{?(MYSQL_[A-Z_]+)", data["readiness.sh"])
+    mounts = {m["mountPath"] for m in containers["mysql"]["volumeMounts"]}
+    assert "ADMIN_DIR=/etc/innodb-operator/admin\n" in data["readiness.sh"] and "/etc/innodb-operator/admin" in mounts
 
 
 def test_init_datadir_takes_credentials_from_the_environment_only() -> None:

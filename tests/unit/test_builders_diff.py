@@ -10,7 +10,12 @@ from typing import Any
 
 from test_builders_cases import CUSTOM, JOURNEY, Path, children_of, flatten, structural_diff, with_spec
 
-from innodb_operator.builders.labels import CONFIG_HASH_ANNOTATION, VERSION
+from innodb_operator.builders.labels import (
+    APPLIED_GROUP_MODE_ANNOTATION,
+    APPLIED_INSTANCES_ANNOTATION,
+    CONFIG_HASH_ANNOTATION,
+    VERSION,
+)
 
 STS = ("StatefulSet", "mycluster")
 ROUTER = ("Deployment", "mycluster-router")
@@ -19,11 +24,13 @@ TEMPLATE: Path = ("spec", "template")
 POD: Path = (*TEMPLATE, "spec")
 
 
-def test_instances_changes_only_statefulset_replicas() -> None:
+def test_instances_changes_only_statefulset_replicas_and_the_applied_shape() -> None:
     # The router's MYSQL_INNODB_CLUSTER_MEMBERS is a constant "1" (see builders.router), so
-    # scaling the servers never restarts the routers.
+    # scaling the servers never restarts the routers. The set's own annotation records the
+    # applied count for the group manager (not the pod template: no restart).
     changed = structural_diff(children_of(JOURNEY), children_of(with_spec(JOURNEY, instances=5)))
-    assert changed == {(*STS, ("spec", "replicas"))}
+    assert changed == {(*STS, ("spec", "replicas")),
+                       (*STS, ("metadata", "annotations", APPLIED_INSTANCES_ANNOTATION))}
 
 
 def test_router_instances_changes_only_deployment_replicas() -> None:
@@ -99,3 +106,26 @@ def test_disabling_a_schedule_removes_only_its_cronjob() -> None:
 
 def test_no_change_no_diff() -> None:
     assert structural_diff(children_of(CUSTOM), children_of(CUSTOM)) == set()
+
+
+def test_a_new_router_password_changes_the_secret_and_rolls_the_routers_only() -> None:
+    from test_builders_cases import OPERATOR_IMAGE, PASSWORDS, cluster_of
+
+    from innodb_operator.builders import desired_children
+    from innodb_operator.builders.labels import CREDENTIALS_HASH_ANNOTATION
+
+    def built(router_password: str) -> list[dict[str, Any]]:
+        return desired_children(cluster_of(JOURNEY), passwords={**PASSWORDS, "routerPassword": router_password},
+                                operator_image=OPERATOR_IMAGE)
+
+    changed = structural_diff(built("first-password"), built("second-password"))
+    assert changed == {
+        ("Secret", "mycluster-privsecrets", ("data", "routerPassword")),
+        (*ROUTER, (*TEMPLATE, "metadata", "annotations", CREDENTIALS_HASH_ANNOTATION)),
+    }
+
+
+def test_group_mode_changes_only_the_applied_shape_of_the_statefulset() -> None:
+    changed = structural_diff(children_of(JOURNEY), children_of(with_spec(JOURNEY, groupMode="MultiPrimary")))
+    assert changed == {(*STS, ("metadata", "annotations", APPLIED_GROUP_MODE_ANNOTATION))}, \
+        "a mode switch is the group manager's SQL: no member restarts"

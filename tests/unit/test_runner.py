@@ -12,7 +12,7 @@ import pytest
 import structlog
 
 from innodb_operator.clock import FakeClock
-from innodb_operator.controllers.runner import Controller, Result, Retry, enqueue_owner
+from innodb_operator.controllers.runner import Controller, Result, enqueue_owner
 from innodb_operator.kube.errors import ServerError
 from innodb_operator.observability import logs
 from innodb_operator.workqueue import RateLimitingQueue
@@ -122,12 +122,12 @@ async def test_a_raising_reconcile_is_logged_once_retried_with_backoff_and_the_w
     await asyncio.gather(task, return_exceptions=True)
 
 
-async def test_retry_and_temporary_errors_back_off_without_a_traceback(captured_logs: io.StringIO) -> None:
+async def test_temporary_errors_back_off_without_a_traceback(captured_logs: io.StringIO) -> None:
     clock = FakeClock()
     queue: RateLimitingQueue[str] = RateLimitingQueue("t-retry", clock=clock)
     informer = SyncedInformer()
     informer.synced.set()
-    reconciler = ScriptedReconciler({"ns/a": [Retry("waiting for pods"), ServerError("503"), Result()]})
+    reconciler = ScriptedReconciler({"ns/a": [ServerError("503"), ServerError("503"), Result()]})
     controller = Controller("t", reconciler, queue, [informer], workers=1)  # type: ignore[arg-type]
     task = asyncio.create_task(controller.run())
     queue.add("ns/a")

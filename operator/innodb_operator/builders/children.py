@@ -24,7 +24,7 @@ from .rbac import (
     build_server_service_account,
 )
 from .router import build_router_deployment, build_router_scripts
-from .secrets import build_private_secret
+from .secrets import ROUTER_PASSWORD_KEY, build_private_secret
 from .services import build_instances_service, build_router_service
 from .statefulset import build_statefulset
 
@@ -42,7 +42,7 @@ def desired_children(cluster: Cluster, *, passwords: Mapping[str, str], operator
         build_instances_service(cluster),
         build_router_service(cluster),
         build_statefulset(cluster),
-        build_router_deployment(cluster),
+        build_router_deployment(cluster, passwords[ROUTER_PASSWORD_KEY]),
         build_pdb(cluster),
         *build_cronjobs(cluster, operator_image),
     ]

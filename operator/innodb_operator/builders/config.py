@@ -98,3 +98,8 @@ def build_initconf(cluster: Cluster) -> Obj:
 def config_hash(configmap_data: Mapping[str, str]) -> str:
     canonical = json.dumps(dict(configmap_data), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def credentials_hash(password: str) -> str:
+    """A digest that changes with ``password`` and cannot give it back (a pod-template annotation)."""
+    return hashlib.sha256(b"innodb-operator/credentials\0" + password.encode()).hexdigest()[:32]

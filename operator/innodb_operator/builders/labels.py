@@ -31,6 +31,9 @@ SERVER_APP = "mysql-innodbcluster"
 ROUTER_APP = "mysql-router"
 
 CONFIG_HASH_ANNOTATION = f"{GROUP}/config-hash"
+CREDENTIALS_HASH_ANNOTATION = f"{GROUP}/credentials-hash"
+APPLIED_INSTANCES_ANNOTATION = f"{GROUP}/instances"
+APPLIED_GROUP_MODE_ANNOTATION = f"{GROUP}/group-mode"
 BACKUP_SCHEDULE_ANNOTATION = f"{GROUP}/backup-schedule"
 
 Component = Literal["database", "router", "backup"]

@@ -31,6 +31,7 @@ MY_CNF = "/etc/my.cnf"               # subPath my.cnf of the emptyDir
 MY_CNF_D = "/etc/my.cnf.d"           # subPath my.cnf.d of the emptyDir
 RUN_DIR = "/var/run/mysqld"          # emptyDir: sockets and pid file
 TMP_DIR = "/tmp"                     # emptyDir
+ADMIN_CREDENTIALS_DIR = "/etc/innodb-operator/admin"  # the admin account's keys of <name>-privsecrets
 SOCKET = f"{RUN_DIR}/mysql.sock"
 MYSQLX_SOCKET = f"{RUN_DIR}/mysqlx.sock"
 
@@ -40,6 +41,7 @@ INITCONF_VOLUME = "initconf"
 MYCNFDATA_VOLUME = "mycnfdata"
 RUN_VOLUME = "rundir"
 TMP_VOLUME = "tmp"
+ADMIN_CREDENTIALS_VOLUME = "admin-credentials"
 
 # ConfigMap keys.
 OPERATOR_CNF = "00-operator.cnf"

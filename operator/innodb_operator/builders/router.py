@@ -18,6 +18,10 @@ Contract:
     that many ONLINE members, so tying it to ``instances`` would keep routers from starting while
     any member is down and restart every router on a server scale. "1" still holds the bootstrap
     until a group exists.
+  * The template's ``credentials-hash`` annotation is a digest of the router account's password
+    (never the password): when the password changes (the operator reset its accounts after the
+    Secret was lost), the routers roll and bootstrap with the new one, since a running router
+    keeps the password it bootstrapped with.
   * Rolling updates never drop below the desired count (maxUnavailable 0); routers prefer
     distinct nodes; ready when port 6446 accepts connections; uid 999, non-root.
 """
@@ -27,7 +31,7 @@ from __future__ import annotations
 from innodb_api.types import Cluster
 
 from . import labels, layout, names, scripts, secrets
-from .config import config_hash
+from .config import config_hash, credentials_hash
 from .meta import Obj, new_object, secret_env
 from .podspec_merge import merge_pod_spec
 from .server_pod import anti_affinity, container_security_context, pod_security_context
@@ -106,11 +110,13 @@ def router_pod_spec(cluster: Cluster) -> Obj:
     return spec
 
 
-def build_router_deployment(cluster: Cluster) -> Obj:
+def build_router_deployment(cluster: Cluster, router_password: str = "") -> Obj:
     router = cluster.spec.router
     deployment = new_object("apps/v1", "Deployment", cluster, names.router_deployment_name(cluster.name),
                             labels.labels(cluster, "router"))
     annotations = {labels.CONFIG_HASH_ANNOTATION: config_hash(router_scripts_data())}
+    if router_password:
+        annotations[labels.CREDENTIALS_HASH_ANNOTATION] = credentials_hash(router_password)
     template_meta: Obj = {
         "labels": labels.with_user(labels.labels(cluster, "router"), router.pod_labels),
         "annotations": labels.with_user(annotations, router.pod_annotations),

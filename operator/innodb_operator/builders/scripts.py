@@ -3,8 +3,8 @@
 Contract: bash with ``set -euo pipefail``; per-cluster values are shell-quoted assignments at
 the top (never spliced into commands); credentials come from the environment (secretKeyRef:
 ``MYSQL_ROOT_PASSWORD``, ``MYSQL_ROOT_USER``, ``MYSQL_ROOT_HOST``,
-``MYSQL_OPERATOR_ADMIN_USER``, ``MYSQL_OPERATOR_ADMIN_PASSWORD``) and are never echoed,
-traced or put on a command line.
+``MYSQL_OPERATOR_ADMIN_USER``, ``MYSQL_OPERATOR_ADMIN_PASSWORD``) or from mounted Secret
+files, and are never echoed, traced or put on a command line.
 
   * ``init-conf.sh`` (initconf init container): writes ``my.cnf`` (``!include`` of the files
     below, in order) and ``my.cnf.d/{00-operator,01-pod,99-extra}.cnf`` into the pod's
@@ -18,7 +18,9 @@ traced or put on a command line.
     wiped; only the leftovers of its own interrupted run (marked by a dot-file, which
     ``--initialize`` ignores) are cleared. An empty ``lost+found`` is removed.
   * ``readiness.sh``: 0 only when this member is ONLINE in
-    ``performance_schema.replication_group_members``.
+    ``performance_schema.replication_group_members``. It logs in as the operator's admin
+    account with the files of the mounted ``<name>-privsecrets`` keys (not environment
+    variables), so a reset of that account's password reaches it without a restart.
   * ``liveness.sh``: 0 when mysqld answers at all (``mysqladmin ping`` is 0 even on access
     denied), so a recovering or cloning member is never killed by its probes.
   * ``router-entrypoint.sh`` (the router container's command, see :mod:`.router`): waits until
@@ -126,7 +128,7 @@ umask 077
 client_cnf="$(mktemp "$TMP_DIR/readiness.XXXXXX")"
 trap 'rm -f "$client_cnf"' EXIT
 printf '[client]\nuser=%s\npassword=%s\n' \
-  "$(cnf_str "$MYSQL_OPERATOR_ADMIN_USER")" "$(cnf_str "$MYSQL_OPERATOR_ADMIN_PASSWORD")" > "$client_cnf"
+  "$(cnf_str "$(cat "$ADMIN_DIR/adminUsername")")" "$(cnf_str "$(cat "$ADMIN_DIR/adminPassword")")" > "$client_cnf"
 query="SELECT MEMBER_STATE FROM performance_schema.replication_group_members WHERE MEMBER_ID = @@global.server_uuid"
 state="$(mysql --defaults-extra-file="$client_cnf" --socket="$SOCKET" --connect-timeout=5 -N -B -e "$query" \
   2>/dev/null || true)"
@@ -193,7 +195,8 @@ def init_datadir() -> str:
 
 
 def readiness() -> str:
-    return _script({"SOCKET": layout.SOCKET, "TMP_DIR": layout.TMP_DIR}, _READINESS)
+    return _script({"SOCKET": layout.SOCKET, "TMP_DIR": layout.TMP_DIR, "ADMIN_DIR": layout.ADMIN_CREDENTIALS_DIR},
+                   _READINESS)
 
 
 def liveness() -> str:

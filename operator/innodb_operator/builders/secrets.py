@@ -7,13 +7,15 @@ Contract:
     names keys, never values.
   * The Secret is written as ``data`` (base64), the form the API server stores, so the
     controller can compare desired and observed without a spurious write;
-    :func:`passwords_from_secret` reads the passwords back so they are generated only once.
+    :func:`passwords_from_secret` reads the passwords back so they are generated only once
+    (and, once the group exists, never again: lost ones are recovered, not regenerated).
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+import binascii
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from innodb_api.types import Cluster
@@ -60,14 +62,34 @@ def build_private_secret(cluster: Cluster, passwords: Mapping[str, str]) -> Obj:
     return secret
 
 
-def passwords_from_secret(secret: Mapping[str, Any]) -> dict[str, str]:
-    """The passwords an existing private Secret holds (``data``, or ``stringData`` if present)."""
+def passwords_from_secret(secret: Mapping[str, Any] | None) -> dict[str, str]:
+    """The passwords an existing private Secret holds (``data``, or ``stringData`` if present).
+
+    A key whose value is empty or does not decode (not base64, not UTF-8) is left out, like
+    a missing one: the caller decides what a lost password means.
+    """
+    return decoded(secret, REQUIRED_PASSWORD_KEYS)
+
+
+def decoded(secret: Mapping[str, Any] | None, keys: Iterable[str]) -> dict[str, str]:
+    """The non-empty values of ``keys`` in any Secret (``stringData`` over base64 ``data``);
+    a value that does not decode is left out."""
     found: dict[str, str] = {}
-    data = secret.get("data") or {}
-    string_data = secret.get("stringData") or {}
-    for key in REQUIRED_PASSWORD_KEYS:
+    data = (secret or {}).get("data") or {}
+    string_data = (secret or {}).get("stringData") or {}
+    for key in keys:
         if string_data.get(key):
             found[key] = str(string_data[key])
         elif data.get(key):
-            found[key] = base64.b64decode(str(data[key])).decode()
+            try:
+                value = base64.b64decode(str(data[key]), validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                continue
+            if value:
+                found[key] = value
     return found
+
+
+def complete(passwords: Mapping[str, str]) -> bool:
+    """Whether every required password is there."""
+    return all(passwords.get(key) for key in REQUIRED_PASSWORD_KEYS)

@@ -5,9 +5,11 @@ Contract:
     init-datadir.sh), then the ``mysql`` container (``mysqld``), all on ``spec.server_image``
     with ``spec.imagePullPolicy``, as uid/gid 27, non-root, no privilege escalation, no
     capabilities.
-  * Credentials reach the containers only through secretKeyRef env: the user's Secret
-    (``rootPassword``; ``rootUser`` and ``rootHost`` optional) and ``<name>-privsecrets``
-    (the admin account the probes and the init-file use).
+  * Credentials reach the containers only through Secrets: secretKeyRef env for the init
+    container's init-file (the user's Secret: ``rootPassword``, ``rootUser`` and ``rootHost``
+    optional; ``<name>-privsecrets``: the admin account), and the admin account's two keys of
+    ``<name>-privsecrets`` as read-only files at /etc/innodb-operator/admin for the readiness
+    probe, which follow a reset of that account without a restart.
   * Probes: startup and liveness run liveness.sh (the server answers at all; startup allows
     an hour), readiness runs readiness.sh (ONLINE in the group). Termination grace is 120 s so
     a member can leave the group cleanly.
@@ -128,13 +130,13 @@ def mysql_container(cluster: Cluster) -> Obj:
     return {
         **_base_container(cluster, "mysql"),
         "command": ["mysqld"],
-        "env": _admin_env(cluster),
         "ports": [
             {"name": "mysql", "containerPort": layout.MYSQL_PORT, "protocol": "TCP"},
             {"name": "mysqlx", "containerPort": layout.MYSQLX_PORT, "protocol": "TCP"},
             {"name": "gr-xcom", "containerPort": layout.GR_PORT, "protocol": "TCP"},
         ],
-        "volumeMounts": _server_mounts(),
+        "volumeMounts": [*_server_mounts(),
+                         _mount(layout.ADMIN_CREDENTIALS_VOLUME, layout.ADMIN_CREDENTIALS_DIR, read_only=True)],
         "startupProbe": _exec_probe(layout.LIVENESS_SH, period=STARTUP_PERIOD_SECONDS, timeout=10,
                                     failures=STARTUP_FAILURE_THRESHOLD),
         "livenessProbe": _exec_probe(layout.LIVENESS_SH, period=15, timeout=10, failures=6),
@@ -149,6 +151,13 @@ def volumes(cluster: Cluster) -> list[Obj]:
         {"name": layout.MYCNFDATA_VOLUME, "emptyDir": {}},
         {"name": layout.RUN_VOLUME, "emptyDir": {}},
         {"name": layout.TMP_VOLUME, "emptyDir": {}},
+        # The readiness probe logs in with these files, not with environment variables: when the
+        # operator resets its accounts (the Secret was lost), the files follow the new Secret
+        # without a restart of the member.
+        {"name": layout.ADMIN_CREDENTIALS_VOLUME,
+         "secret": {"secretName": names.private_secret_name(cluster.name), "defaultMode": 0o440,
+                    "items": [{"key": secrets.ADMIN_USER_KEY, "path": secrets.ADMIN_USER_KEY},
+                              {"key": secrets.ADMIN_PASSWORD_KEY, "path": secrets.ADMIN_PASSWORD_KEY}]}},
     ]
 
 

@@ -11,11 +11,17 @@ Contract:
   * volumeClaimTemplates: ``datadir`` from ``datadirVolumeClaimTemplate`` (its top-level keys
     over the default ReadWriteOnce, 2Gi). Its labels are the stable ones only, because a
     StatefulSet's claim templates cannot change after creation.
+  * The set's own annotations record the group's shape of the spec it was built from
+    (``instances``, ``group-mode``): the last applied spec, which the group manager keeps
+    the group to while a newer spec is invalid (:func:`applied_shape` reads it back).
 """
 
 from __future__ import annotations
 
-from innodb_api.types import DEFAULT_DATADIR_SIZE, Cluster
+from collections.abc import Mapping
+from typing import Any
+
+from innodb_api.types import DEFAULT_DATADIR_SIZE, Cluster, GroupMode
 
 from . import labels, layout, names
 from .config import config_hash, initconf_data
@@ -46,7 +52,10 @@ def pod_template(cluster: Cluster) -> Obj:
 
 def build_statefulset(cluster: Cluster) -> Obj:
     name = names.statefulset_name(cluster.name)
-    sts = new_object("apps/v1", "StatefulSet", cluster, name, labels.labels(cluster, "database"))
+    sts = new_object("apps/v1", "StatefulSet", cluster, name, labels.labels(cluster, "database"), {
+        labels.APPLIED_INSTANCES_ANNOTATION: str(cluster.spec.instances),
+        labels.APPLIED_GROUP_MODE_ANNOTATION: cluster.spec.group_mode,
+    })
     sts["spec"] = {
         "serviceName": names.instances_service_name(cluster.name),
         "replicas": cluster.spec.instances,
@@ -58,3 +67,13 @@ def build_statefulset(cluster: Cluster) -> Obj:
         "volumeClaimTemplates": [datadir_claim_template(cluster)],
     }
     return sts
+
+
+def applied_shape(statefulset: Mapping[str, Any]) -> tuple[int, GroupMode] | None:
+    """(instances, group mode) of the spec ``statefulset`` was built from; None if it does not say."""
+    annotations = (statefulset.get("metadata") or {}).get("annotations") or {}
+    instances = str(annotations.get(labels.APPLIED_INSTANCES_ANNOTATION) or "")
+    mode = annotations.get(labels.APPLIED_GROUP_MODE_ANNOTATION)
+    if not instances.isdigit() or mode not in ("SinglePrimary", "MultiPrimary"):
+        return None
+    return int(instances), mode

@@ -1,24 +1,28 @@
-"""The ``InnoDBCluster`` status a pass can vouch for (pure).
+"""The two parts of an ``InnoDBCluster`` status, one per loop (pure).
+
+The object reconcile and the group manager each write only their own part (server-side
+apply on ``/status``, one field manager each, conditions merged by ``type``):
+
+  ===============================  =============================================================
+  part (writer)                    fields
+  ===============================  =============================================================
+  :func:`object_status`            ``observedGeneration``, ``router``, conditions ``SpecValid``,
+  (object reconcile)               ``Ready``, ``Available``, ``Progressing``
+  :func:`group_status`             ``cluster`` (state, members, primary, mode, group name,
+  (group manager)                  ``next``), conditions ``GroupOnline``, ``Degraded``,
+                                   ``CredentialsValid``
+  ===============================  =============================================================
 
 Contract:
-  * Inputs are what the pass observed (validation problems, the StatefulSet and router
-    Deployment from the cache, the previous status) and ``now``; output is the full status.
-  * ``lastTransitionTime`` of a condition moves only when its ``status`` flips, so an
-    unchanged cluster yields a status equal to the previous one and no write happens.
-  * Conditions owned here (the Kubernetes-side reconcile): ``SpecValid``, ``Ready``,
-    ``Available``, ``Progressing``, ``Degraded``. Each message says what is going on or
-    what the user must fix; none carries a secret.
-  * ``Degraded`` is True whenever fewer members are online than the spec asks for,
-    none at all included.
-  * Group membership: when the pass ran the group engine (:class:`GroupStatus`), the members
-    (pod name, member state, role, version), the primary pod and the group name come from
-    it. When the engine reached at least one instance (``known``), it is also what counts:
-    ``cluster.status`` is the engine's state (ONLINE only when every wanted member is ONLINE)
-    and a member is online when it is ONLINE in the group's majority view. Otherwise (no
-    instance answered, or the engine did not run) a member counts as online when its pod is
-    ready: the readiness probe answers ready only for a member ONLINE in the group.
-  * Nothing here changes from pass to pass on its own (no probe times): ``createTime`` is set
-    once, in the pass that bootstrapped the group; ``groupName`` once recorded is kept.
+  * Inputs are what the pass observed, the previous status and ``now``; the output is that
+    part in full. ``lastTransitionTime`` of a condition moves only when its ``status`` flips,
+    so an unchanged cluster yields the previous part unchanged and no write happens.
+  * ``Ready`` and ``Available`` combine both loops: they read the group's part from the
+    previous (cached) status, which the group manager keeps current.
+  * ``cluster.next`` is the group manager's plan: a reason code (CamelCase), a message, and the
+    action and its target when there is one.
+  * ``createTime`` is set once, in the pass that bootstrapped the group; ``groupName`` once
+    recorded is kept. No message carries a secret.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from innodb_api.types import Cluster
+
+OBJECT_CONDITIONS = ("SpecValid", "Ready", "Available", "Progressing")
+GROUP_CONDITIONS = ("GroupOnline", "Degraded", "CredentialsValid")
 
 
 class Problem(Protocol):
@@ -45,7 +52,7 @@ class Problem(Protocol):
 
 @dataclass(frozen=True)
 class MemberStatus:
-    """One instance as status shows it: pod name, Group Replication member state, role."""
+    """One instance as status shows it: pod name, member state, role."""
 
     name: str
     state: str
@@ -54,35 +61,53 @@ class MemberStatus:
 
 
 @dataclass(frozen=True)
-class GroupStatus:
-    """What the group engine saw in one pass, reduced to what status shows (never a secret).
+class NextStep:
+    """What the group manager does next, or why it does nothing (``reason`` is CamelCase)."""
 
-    ``state`` is the engine's cluster state; ``online`` the wanted members ONLINE in the
-    majority view; ``mode`` the mode the group runs in ("" when unknown); ``message`` what
-    the engine does next or why it does not; ``known`` whether any instance answered (else
-    the membership is a guess and pod readiness is used); ``bootstrapped`` whether this pass
-    bootstrapped the group.
+    reason: str
+    message: str
+    action: str = ""
+    target: str = ""
+
+
+@dataclass(frozen=True)
+class CredentialsProblem:
+    """Why the operator's accounts do not work (``reason`` CamelCase; message names accounts and Secrets)."""
+
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class GroupStatus:
+    """What one group-manager pass saw, reduced to what status shows (never a secret).
+
+    ``state`` is the cluster state and ``explanation`` why; ``instances`` the members the last
+    applied spec asks for; ``online`` the wanted members ONLINE in the majority view, or, when
+    no instance answered (``known`` False), the pods that report ready; ``mode`` the mode the
+    group runs in ("" when unknown); ``bootstrapped`` whether this pass bootstrapped the group.
     """
 
     state: str
+    explanation: str
     group_name: str
+    instances: int
+    next: NextStep
     members: tuple[MemberStatus, ...] = ()
     online: int = 0
     primary: str = ""
     mode: str = ""
-    message: str = ""
     known: bool = False
     bootstrapped: bool = False
+    credentials: CredentialsProblem | None = None
 
 
 @dataclass(frozen=True)
 class Observed:
-    """What a pass saw of the cluster's workloads (None: not created yet) and of its group
-    (None: the engine did not run in this pass)."""
+    """What an object-reconcile pass saw of the cluster's workloads (None: not created yet)."""
 
     statefulset: Mapping[str, Any] | None = None
     router: Mapping[str, Any] | None = None
-    group: GroupStatus | None = None
 
 
 def _condition(type_: str, ok: bool, reason: str, message: str, generation: int) -> dict[str, Any]:
@@ -112,90 +137,135 @@ def _rolling_out(obj: Mapping[str, Any] | None, desired: int) -> bool:
             or int(status.get("updatedReplicas") or 0) < desired)
 
 
-def compute_status(
-    cluster: Cluster, problems: Sequence[Problem], observed: Observed,
-    previous: Mapping[str, Any] | None, now: str,
-) -> dict[str, Any]:
-    """The status for this pass (see module contract)."""
+def owned(status: Mapping[str, Any] | None, fields: Sequence[str], conditions: Sequence[str]) -> dict[str, Any]:
+    """The part of ``status`` made of ``fields`` and the conditions of ``conditions`` types (to compare)."""
+    status = status or {}
+    part: dict[str, Any] = {f: status[f] for f in fields if f in status}
+    kept = [c for c in status.get("conditions") or [] if c.get("type") in conditions]
+    if kept:
+        part["conditions"] = sorted(kept, key=lambda c: conditions.index(c["type"]))
+    return part
+
+
+def object_part(status: Mapping[str, Any] | None) -> dict[str, Any]:
+    return owned(status, ("observedGeneration", "router"), OBJECT_CONDITIONS)
+
+
+def group_part(status: Mapping[str, Any] | None) -> dict[str, Any]:
+    return owned(status, ("cluster",), GROUP_CONDITIONS)
+
+
+def group_existed(status: Mapping[str, Any] | None) -> bool:
+    """Whether the status shows the group has existed (bootstrapped, or a member with a role)."""
+    summary = (status or {}).get("cluster") or {}
+    return bool(summary.get("createTime")) or any(m.get("role") for m in summary.get("members") or [])
+
+
+def object_status(cluster: Cluster, problems: Sequence[Problem], observed: Observed,
+                  previous: Mapping[str, Any] | None, now: str) -> dict[str, Any]:
+    """The object reconcile's part of the status (see the module table)."""
     previous = previous or {}
     spec, gen = cluster.spec, cluster.generation
-    want_servers, want_routers = spec.instances, spec.router.instances
-    group = observed.group
-    membership = group if group is not None and group.known else None
-    online = min(membership.online if membership else _ready_replicas(observed.statefulset), want_servers)
+    group = previous.get("cluster") or {}
+    state = str(group.get("status") or "")
+    want_servers = int(group.get("instances") or spec.instances)
+    online = min(int(group.get("onlineInstances") or 0), want_servers)
+    want_routers = spec.router.instances
     routers_ready = _ready_replicas(observed.router)
+    serving = online > 0 and (want_routers == 0 or routers_ready > 0)
+    available = _condition("Available", serving, "Serving" if serving else "NotServing",
+                           f"{online} members online, {routers_ready} routers ready.", gen)
     conditions: list[dict[str, Any]]
     if problems:
         detail = "; ".join(f"{p.field}: {p.message}" for p in problems)
-        state = "INVALID"
         conditions = [
-            _condition("SpecValid", False, problems[0].reason, f"{detail}. Nothing is changed until it is fixed.",
-                       gen),
+            _condition("SpecValid", False, problems[0].reason,
+                       f"{detail}. Nothing is changed until it is fixed; the group manager keeps the group "
+                       "healthy with the last applied spec.", gen),
             _condition("Ready", False, "InvalidSpec", "The spec is invalid; see SpecValid.", gen),
+            available,
         ]
-        # Availability reflects what already runs; an invalid change does not take it away.
-        conditions.append(_condition("Available", online > 0, "MembersOnline" if online else "NoMemberOnline",
-                                     f"{online} of {want_servers} members online.", gen))
     else:
-        servers_moving = _rolling_out(observed.statefulset, want_servers)
+        servers_moving = _rolling_out(observed.statefulset, spec.instances)
         routers_moving = _rolling_out(observed.router, want_routers)
-        routers_ok = routers_ready >= want_routers
-        degraded = online < want_servers  # none online counts too
-        if membership is not None:
-            state = membership.state
-        else:
-            state = "ONLINE" if online == want_servers else "ONLINE_PARTIAL" if online else "PENDING"
-        waiting = (group.message.rstrip(".") if group is not None and group.message
-                   else "waiting for the rest to join")
-        if online == want_servers and routers_ok:
+        if state == "ONLINE" and routers_ready >= want_routers:
             ready = _condition("Ready", True, "AllMembersOnline",
                                f"{online} of {want_servers} members online, {routers_ready} routers ready.", gen)
-        elif online < want_servers:
+        elif state != "ONLINE":
             ready = _condition("Ready", False, "MembersNotOnline",
-                               f"{online} of {want_servers} members online; {waiting}.", gen)
+                               f"{online} of {want_servers} members online; see GroupOnline.", gen)
         else:
             ready = _condition("Ready", False, "RoutersNotReady",
                                f"{routers_ready} of {want_routers} routers ready.", gen)
-        progressing_reason = ("ScalingServers" if servers_moving else "ScalingRouters" if routers_moving
-                              else "Stable")
+        moving = servers_moving or routers_moving
         conditions = [
             _condition("SpecValid", True, "Valid", "The spec is valid.", gen),
             ready,
-            _condition("Available", online > 0 and (want_routers == 0 or routers_ready > 0),
-                       "Serving" if online and (want_routers == 0 or routers_ready) else "NotServing",
-                       f"{online} members online, {routers_ready} routers ready.", gen),
-            _condition("Progressing", servers_moving or routers_moving, progressing_reason,
-                       "Rolling out server and router changes." if servers_moving or routers_moving
-                       else "Servers and routers match the spec.", gen),
-            _condition("Degraded", degraded, "MembersOffline" if degraded else "NotDegraded",
-                       f"{want_servers - online} of {want_servers} members not online." if degraded
-                       else "No member is missing.", gen),
+            available,
+            _condition("Progressing", moving,
+                       "ScalingServers" if servers_moving else "ScalingRouters" if routers_moving else "Stable",
+                       "Rolling out server and router changes." if moving else "Servers and routers match the spec.",
+                       gen),
         ]
     _keep_transition_times(conditions, list(previous.get("conditions") or []), now)
-    prev_cluster = dict(previous.get("cluster") or {})
-    summary: dict[str, Any] = {
-        "status": state,
-        "onlineInstances": online,
-        "instances": want_servers,
-        "groupMode": (membership.mode if membership is not None and membership.mode else spec.group_mode),
-        "primary": prev_cluster.get("primary", ""),
-        "members": list(prev_cluster.get("members") or []),
-    }
-    if group is not None:
-        summary["primary"] = group.primary
-        summary["members"] = [_member(m) for m in group.members]
-    group_name = str(prev_cluster.get("groupName") or (group.group_name if group is not None else ""))
-    if group_name:
-        summary["groupName"] = group_name
-    create_time = prev_cluster.get("createTime") or (now if group is not None and group.bootstrapped else "")
-    if create_time:
-        summary["createTime"] = create_time
     return {
         "observedGeneration": gen,
         "conditions": conditions,
-        "cluster": summary,
         "router": {"instances": want_routers, "readyInstances": routers_ready},
     }
+
+
+_STATE_REASONS = {
+    "ONLINE": "Online", "ONLINE_PARTIAL": "OnlinePartial", "ONLINE_UNCERTAIN": "OnlineUncertain",
+    "OFFLINE": "Offline", "OFFLINE_UNCERTAIN": "OfflineUncertain", "NO_QUORUM": "NoQuorum",
+    "SPLIT_BRAIN": "SplitBrain", "PENDING": "Pending", "INITIALIZING": "Initializing",
+}
+
+
+def group_status(group: GroupStatus, generation: int, previous: Mapping[str, Any] | None,
+                 now: str) -> dict[str, Any]:
+    """The group manager's part of the status (see the module table)."""
+    previous = previous or {}
+    want = group.instances
+    online = min(group.online, want)
+    degraded = online < want
+    next_text = f"Next: {group.next.message}." if group.next.message else ""
+    conditions = [
+        _condition("GroupOnline", group.state == "ONLINE", _STATE_REASONS.get(group.state, "Unknown"),
+                   f"{group.state}: {group.explanation}. {next_text}".strip(), generation),
+        _condition("Degraded", degraded, "MembersOffline" if degraded else "NotDegraded",
+                   f"{want - online} of {want} members not online." if degraded else "No member is missing.",
+                   generation),
+    ]
+    if group.credentials is None:
+        conditions.append(_condition("CredentialsValid", True, "Accepted",
+                                     "The operator's accounts log in on every member it reaches.", generation))
+    else:
+        conditions.append(_condition("CredentialsValid", False, group.credentials.reason,
+                                     group.credentials.message, generation))
+    _keep_transition_times(conditions, list(previous.get("conditions") or []), now)
+    prev_cluster = dict(previous.get("cluster") or {})
+    next_step: dict[str, Any] = {"reason": group.next.reason, "message": group.next.message}
+    if group.next.action:
+        next_step["action"] = group.next.action
+        next_step["target"] = group.next.target
+    summary: dict[str, Any] = {
+        "status": group.state,
+        "onlineInstances": online,
+        "instances": want,
+        "primary": group.primary,
+        "members": [_member(m) for m in group.members],
+        "next": next_step,
+    }
+    if group.mode:
+        summary["groupMode"] = group.mode
+    group_name = str(prev_cluster.get("groupName") or group.group_name)
+    if group_name:
+        summary["groupName"] = group_name
+    create_time = prev_cluster.get("createTime") or (now if group.bootstrapped else "")
+    if create_time:
+        summary["createTime"] = create_time
+    return {"cluster": summary, "conditions": conditions}
 
 
 def _member(member: MemberStatus) -> dict[str, Any]:

@@ -13,7 +13,7 @@ Contract:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -28,7 +28,10 @@ class Gtids(Protocol):
 
 
 class MemberState(StrEnum):
-    """``performance_schema.replication_group_members.MEMBER_STATE``, plus MISSING (not running GR)."""
+    """``performance_schema.replication_group_members.MEMBER_STATE``, plus MISSING (the server
+    reports no row for itself: the Group Replication plugin is not loaded) and ACCESS_DENIED
+    (the server refused the operator's credentials: state unknown). A server with the plugin
+    loaded but not running reports itself OFFLINE."""
 
     ONLINE = "ONLINE"
     RECOVERING = "RECOVERING"
@@ -36,6 +39,7 @@ class MemberState(StrEnum):
     ERROR = "ERROR"
     UNREACHABLE = "UNREACHABLE"
     MISSING = "MISSING"
+    ACCESS_DENIED = "ACCESS_DENIED"
 
 
 class Role(StrEnum):
@@ -60,7 +64,8 @@ class Instance:
     """One server as the operator observed it.
 
     ``index`` is the pod ordinal (0 is the designated first member). ``state`` is this
-    server's own member state (MISSING when Group Replication is not running on it).
+    server's own member state (OFFLINE when Group Replication is loaded but not running,
+    MISSING when it is not loaded).
     ``view`` is the group membership as this server sees it (empty when not in a group).
     ``group_name`` is the persisted group name (empty: never configured for a group).
     """
@@ -103,6 +108,11 @@ def unreachable(index: int, address: str) -> Instance:
     return Instance(index=index, address=address, reachable=False, state=MemberState.UNREACHABLE)
 
 
+def access_denied(index: int, address: str) -> Instance:
+    """The null instance of a server that refused the operator's credentials."""
+    return Instance(index=index, address=address, reachable=False, state=MemberState.ACCESS_DENIED)
+
+
 class GroupMode(StrEnum):
     SINGLE_PRIMARY = "SinglePrimary"
     MULTI_PRIMARY = "MultiPrimary"
@@ -110,13 +120,15 @@ class GroupMode(StrEnum):
 
 @dataclass(frozen=True)
 class Desired:
-    """What the spec asks of the group."""
+    """What the last applied spec asks of the group.
+
+    ``group_name`` is the group this cluster owns (empty: any); an instance configured for
+    another group holds another cluster's data and is never acted on.
+    """
 
     instances: int
     mode: GroupMode = GroupMode.SINGLE_PRIMARY
-    primary: int | None = None
-    reboot_from: int | None = None
-    force_quorum_from: int | None = None
+    group_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -125,8 +137,6 @@ class Snapshot:
 
     instances: tuple[Instance, ...]
     desired: Desired
-    group_name: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
 
     def by_index(self, index: int) -> Instance | None:
         return next((i for i in self.instances if i.index == index), None)

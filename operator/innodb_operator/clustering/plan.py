@@ -1,20 +1,25 @@
-"""Pick at most one next action for the group (pure).
+"""Pick at most one next action for the group (pure), as a typed :class:`Plan`.
+
+A plan is an :class:`Action` with the :class:`Reason` for it, or no action and the
+:class:`Reason` why not, with the instances the reason is about (``subjects``). Reasons whose
+:attr:`Reason.needs_person` is True block the group until a person acts; the others resolve
+on their own (pods start, members recover). Sentences for people come from
+:mod:`.messages`; nothing decides on a sentence.
 
 Invariants (checked by Hypothesis properties in ``tests/unit/test_clustering_plan.py``):
   * Never two groups: BOOTSTRAP only when no instance anywhere is in a group, none was ever
     configured for one, and every instance is reachable (an unreachable one might hold one).
   * Never lose what a majority acknowledged: REBOOT only after a provable complete outage,
     from the instance whose GTID set contains every other's; if the sets diverge or any
-    instance is unreachable, refuse and say why, unless the spec names the instance.
+    instance is unreachable, refuse and say why.
   * Never act against a group without quorum: JOIN, LEAVE, SET_PRIMARY and SET_MODE only
-    while a majority view exists; NO_QUORUM and SPLIT_BRAIN are reported, not "fixed"
-    (FORCE_QUORUM only when the spec names the instance to force it from).
+    while a majority view exists; NO_QUORUM and SPLIT_BRAIN are reported, not "fixed".
+  * Never touch an instance that belongs to another group (``Desired.group_name``).
   * At most one disruptive action per pass; the next pass observes its effect first.
   * A member that would bring errant transactions into the group is not joined.
 
 Order of preference in a group with quorum: finish a scale-down (moving the primary away
-first), then join one missing member (wait while another is recovering), then the group
-mode, then the requested primary.
+first), then join one missing member (wait while another is recovering), then the group mode.
 """
 
 from __future__ import annotations
@@ -33,36 +38,96 @@ class Kind(StrEnum):
     REBOOT = "Reboot"
     SET_PRIMARY = "SetPrimary"
     SET_MODE = "SetMode"
-    FORCE_QUORUM = "ForceQuorum"
+
+
+class Reason(StrEnum):
+    """Why the plan is what it is. CamelCase values: they appear in status and Events."""
+
+    # an action follows
+    NO_GROUP = "NoGroup"                          # bootstrap on the first instance
+    MEMBER_MISSING = "MemberMissing"              # join (or rejoin) a wanted instance
+    SCALE_DOWN = "ScaleDown"                      # an unwanted member leaves (or hands over the primary)
+    MODE_CHANGE = "ModeChange"                    # the spec asks for the other group mode
+    COMPLETE_OUTAGE = "CompleteOutage"            # reboot from the most advanced instance
+    # nothing to do, or waiting for something that happens on its own
+    CONVERGED = "Converged"
+    WAITING_FOR_PODS = "WaitingForPods"           # subjects: instances not reachable yet
+    WAITING_FOR_RECOVERY = "WaitingForRecovery"   # subjects: members RECOVERING
+    WAITING_FOR_HEIR = "WaitingForHeir"           # subjects: the primary that should leave
+    WAITING_FOR_EXPEL = "WaitingForExpel"         # subjects: the member that should leave
+    WAITING_FOR_MEMBERS = "WaitingForMembers"     # subjects: wanted members not ONLINE yet
+    MEMBERS_UNREACHABLE = "MembersUnreachable"    # subjects: members the operator cannot reach
+    # blocked until a person acts
+    SPLIT_BRAIN = "SplitBrain"
+    NO_QUORUM = "NoQuorum"
+    OUTAGE_UNPROVEN = "OutageUnproven"            # subjects: the unreachable instances
+    GTIDS_DIVERGED = "GtidsDiverged"
+    ERRANT_TRANSACTIONS = "ErrantTransactions"    # subjects: the joiner
+    CONFIGURED_BEFORE = "ConfiguredBefore"        # subjects: instances configured for a group
+    FOREIGN_GROUP = "ForeignGroup"                # subjects: instances of another group
+
+    @property
+    def needs_person(self) -> bool:
+        return self in _NEEDS_PERSON
+
+    @property
+    def waiting(self) -> bool:
+        """Nothing to do now, but the group is not settled either."""
+        return self in _WAITING
+
+
+_NEEDS_PERSON = frozenset({
+    Reason.SPLIT_BRAIN, Reason.NO_QUORUM, Reason.OUTAGE_UNPROVEN, Reason.GTIDS_DIVERGED,
+    Reason.ERRANT_TRANSACTIONS, Reason.CONFIGURED_BEFORE, Reason.FOREIGN_GROUP,
+})
+_WAITING = frozenset({
+    Reason.WAITING_FOR_PODS, Reason.WAITING_FOR_RECOVERY, Reason.WAITING_FOR_HEIR, Reason.WAITING_FOR_EXPEL,
+    Reason.WAITING_FOR_MEMBERS, Reason.MEMBERS_UNREACHABLE,
+})
 
 
 @dataclass(frozen=True)
 class Action:
-    """One step for :mod:`.actions` to execute; ``target`` is an instance index."""
+    """One step for :mod:`.actions` to execute; ``target`` is an instance index.
+
+    ``clone``: a JOIN copies the donor's data instead of replaying binary logs. ``mode``:
+    the group mode a BOOTSTRAP, REBOOT or JOIN configures, or the one SET_MODE switches to.
+    """
 
     kind: Kind
     target: int
     clone: bool = False
     mode: GroupMode | None = None
-    reason: str = ""
 
 
 @dataclass(frozen=True)
 class Plan:
-    """The next action (or none) and a sentence for status: what happens next, or why not."""
+    """The next action (or none) and why; ``subjects`` are the instances the reason is about."""
 
     action: Action | None
-    why: str
+    reason: Reason
+    subjects: tuple[int, ...] = ()
+
+    @property
+    def blocked(self) -> bool:
+        return self.reason.needs_person
+
+
+def _wait(reason: Reason, instances: list[Instance] | tuple[Instance, ...] = ()) -> Plan:
+    return Plan(None, reason, tuple(sorted(i.index for i in instances)))
 
 
 def next_action(snapshot: Snapshot, diagnosis: Diagnosis) -> Plan:
+    strangers = foreign(snapshot)
+    if strangers:
+        return _wait(Reason.FOREIGN_GROUP, strangers)
     state = diagnosis.state
     if state == ClusterState.SPLIT_BRAIN:
-        return Plan(None, f"blocked: {diagnosis.explanation}")
+        return Plan(None, Reason.SPLIT_BRAIN)
     if state == ClusterState.NO_QUORUM:
-        return _no_quorum(snapshot, diagnosis)
+        return Plan(None, Reason.NO_QUORUM)
     if state == ClusterState.PENDING:
-        return Plan(None, diagnosis.explanation)
+        return _wait(Reason.WAITING_FOR_PODS, [i for i in snapshot.wanted if not i.reachable])
     if state == ClusterState.INITIALIZING:
         return _bootstrap(snapshot)
     if state in (ClusterState.OFFLINE, ClusterState.OFFLINE_UNCERTAIN):
@@ -70,18 +135,25 @@ def next_action(snapshot: Snapshot, diagnosis: Diagnosis) -> Plan:
     return _with_quorum(snapshot, diagnosis)
 
 
+def foreign(snapshot: Snapshot) -> list[Instance]:
+    """Reachable instances configured for a group other than the desired one."""
+    mine = snapshot.desired.group_name.lower()
+    if not mine:
+        return []
+    return [i for i in snapshot.instances if i.reachable and i.group_name and i.group_name.lower() != mine]
+
+
 def _bootstrap(snapshot: Snapshot) -> Plan:
     seed = snapshot.by_index(0)
     if seed is None or not seed.reachable:
-        return Plan(None, "waiting for the first instance to start")
-    if any(i.in_group or i.ever_configured or not i.reachable for i in snapshot.instances):
-        return Plan(None, "blocked: an instance was configured for a group before; not bootstrapping a new one")
-    return Plan(Action(Kind.BOOTSTRAP, 0, mode=snapshot.desired.mode,
-                       reason="no group exists; bootstrapping on the first instance"),
-                f"bootstrapping the group on {seed.address}")
+        return Plan(None, Reason.WAITING_FOR_PODS, (0,))
+    configured = [i for i in snapshot.instances if i.in_group or i.ever_configured]
+    if configured or any(not i.reachable for i in snapshot.instances):
+        return _wait(Reason.CONFIGURED_BEFORE, configured)
+    return Plan(Action(Kind.BOOTSTRAP, 0, mode=snapshot.desired.mode), Reason.NO_GROUP, (0,))
 
 
-def _most_advanced(instances: tuple[Instance, ...]) -> Instance | None:
+def most_advanced(instances: tuple[Instance, ...]) -> Instance | None:
     """The instance holding every transaction any other holds (lowest index among equals), if any.
 
     "Holds" counts what the group applier received but has not applied yet: a transaction
@@ -98,35 +170,12 @@ def _most_advanced(instances: tuple[Instance, ...]) -> Instance | None:
 
 
 def _reboot(snapshot: Snapshot, diagnosis: Diagnosis) -> Plan:
-    override = snapshot.desired.reboot_from
-    if override is not None:
-        target = snapshot.by_index(override)
-        if target is None or not target.reachable:
-            return Plan(None, f"blocked: the spec asks to reboot from instance {override}, which is not reachable")
-        return Plan(Action(Kind.REBOOT, override, mode=snapshot.desired.mode,
-                           reason="the spec names the instance to reboot from"),
-                    f"rebooting the group from {target.address}, as the spec asks")
     if diagnosis.state == ClusterState.OFFLINE_UNCERTAIN:
-        return Plan(None, f"blocked: {diagnosis.explanation}; to reboot anyway, name the instance in the spec")
-    best = _most_advanced(snapshot.instances)
+        return _wait(Reason.OUTAGE_UNPROVEN, [i for i in snapshot.instances if not i.reachable])
+    best = most_advanced(snapshot.instances)
     if best is None:
-        return Plan(None, "blocked: complete outage, but the instances' GTID sets diverge (none contains all "
-                          "others); name the instance to reboot from in the spec, knowing the others' extra "
-                          "transactions will be lost")
-    return Plan(Action(Kind.REBOOT, best.index, mode=snapshot.desired.mode,
-                       reason="complete outage; this instance has every transaction"),
-                f"rebooting the group from {best.address}, which holds every transaction")
-
-
-def _no_quorum(snapshot: Snapshot, diagnosis: Diagnosis) -> Plan:
-    forced = snapshot.desired.force_quorum_from
-    if forced is None:
-        return Plan(None, f"blocked: {diagnosis.explanation}")
-    target = snapshot.by_index(forced)
-    if target is None or target.state != MemberState.ONLINE:
-        return Plan(None, f"blocked: the spec asks to force quorum from instance {forced}, which is not ONLINE")
-    return Plan(Action(Kind.FORCE_QUORUM, forced, reason="the spec asks to force quorum"),
-                f"forcing quorum from {target.address}, as the spec asks")
+        return Plan(None, Reason.GTIDS_DIVERGED)
+    return Plan(Action(Kind.REBOOT, best.index, mode=snapshot.desired.mode), Reason.COMPLETE_OUTAGE, (best.index,))
 
 
 def _with_quorum(snapshot: Snapshot, d: Diagnosis) -> Plan:
@@ -137,43 +186,34 @@ def _with_quorum(snapshot: Snapshot, d: Diagnosis) -> Plan:
         if leaver.index == d.primary:
             heir = _heir(snapshot, d)
             if heir is None:
-                return Plan(None, f"waiting for an ONLINE member to take over as primary from {leaver.address}")
-            return Plan(Action(Kind.SET_PRIMARY, heir.index, reason=f"{leaver.address} is leaving"),
-                        f"switching the primary to {heir.address} before {leaver.address} leaves")
+                return Plan(None, Reason.WAITING_FOR_HEIR, (leaver.index,))
+            return Plan(Action(Kind.SET_PRIMARY, heir.index), Reason.SCALE_DOWN, (leaver.index,))
         if not keeps_majority_without(d.view, leaver.uuid):
-            return Plan(None, f"waiting for unreachable members to be expelled before {leaver.address} leaves: "
-                              "leaving now would cost the group its majority")
-        return Plan(Action(Kind.LEAVE, leaver.index, reason="scale-down"), f"{leaver.address} is leaving the group")
+            return Plan(None, Reason.WAITING_FOR_EXPEL, (leaver.index,))
+        return Plan(Action(Kind.LEAVE, leaver.index), Reason.SCALE_DOWN, (leaver.index,))
     # 2. Join one missing member at a time.
-    recovering = [m for m in d.view if m.state == MemberState.RECOVERING]
+    recovering = {m.uuid for m in d.view if m.state == MemberState.RECOVERING}
     missing = [i for i in snapshot.wanted if _needs_join(i, in_view)]
     if missing and recovering:
-        return Plan(None, f"waiting for {len(recovering)} recovering member(s) before joining the next one")
+        return _wait(Reason.WAITING_FOR_RECOVERY, [i for i in snapshot.instances if i.uuid in recovering])
     for joiner in sorted(missing, key=lambda i: i.index):
         donors = [i for i in members if i.index in d.online]
         plan = _join(joiner, donors, d.mode or snapshot.desired.mode)
         if plan is not None:
             return plan
     # 3. Group mode, once every wanted member is ONLINE.
-    all_online = all(i.index in d.online for i in snapshot.wanted)
+    not_online = [i for i in snapshot.wanted if i.index not in d.online]
     if d.mode is not None and d.mode != snapshot.desired.mode:
-        if not all_online:
-            return Plan(None, f"waiting for every member to be ONLINE before switching to {snapshot.desired.mode}")
+        if not_online:
+            return _wait(Reason.WAITING_FOR_MEMBERS, not_online)
         return Plan(Action(Kind.SET_MODE, d.primary if d.primary is not None else min(d.online),
-                           mode=snapshot.desired.mode, reason="the spec asks for another group mode"),
-                    f"switching the group to {snapshot.desired.mode}")
-    # 4. The requested primary.
-    wanted_primary = snapshot.desired.primary
-    if (wanted_primary is not None and snapshot.desired.mode == GroupMode.SINGLE_PRIMARY
-            and d.primary is not None and d.primary != wanted_primary):
-        if wanted_primary not in d.online:
-            return Plan(None, f"waiting for instance {wanted_primary} to be ONLINE to make it primary")
-        target = snapshot.by_index(wanted_primary)
-        return Plan(Action(Kind.SET_PRIMARY, wanted_primary, reason="the spec asks for this primary"),
-                    f"switching the primary to {target.address if target else wanted_primary}")
+                           mode=snapshot.desired.mode), Reason.MODE_CHANGE)
     if d.state == ClusterState.ONLINE:
-        return Plan(None, "nothing to do")
-    return Plan(None, d.explanation)
+        return Plan(None, Reason.CONVERGED)
+    unseen = [i for i in snapshot.wanted if not i.reachable]
+    if unseen:
+        return _wait(Reason.MEMBERS_UNREACHABLE, unseen)
+    return _wait(Reason.WAITING_FOR_MEMBERS, not_online)
 
 
 def keeps_majority_without(view: tuple[Member, ...], uuid: str) -> bool:
@@ -206,11 +246,8 @@ def _join(joiner: Instance, donors: list[Instance], mode: GroupMode) -> Plan | N
     mine = joiner.gtid_executed
     if mine is not None and not any(d.transactions is not None and d.transactions.is_superset(mine)
                                     for d in donors):
-        return Plan(None, f"blocked: {joiner.address} has transactions the group does not have (errant); "
-                          "it cannot join without losing them. Inspect it, then remove its data to re-clone")
+        return Plan(None, Reason.ERRANT_TRANSACTIONS, (joiner.index,))
     incremental = mine is not None and any(d.gtid_purged is not None and mine.is_superset(d.gtid_purged)
                                            for d in donors)
-    how = "incremental recovery" if incremental else "clone"
-    verb = "rejoining" if joiner.ever_configured else "joining"
-    return Plan(Action(Kind.JOIN, joiner.index, clone=not incremental, mode=mode, reason=f"{verb} with {how}"),
-                f"{verb} {joiner.address} to the group ({how})")
+    return Plan(Action(Kind.JOIN, joiner.index, clone=not incremental, mode=mode), Reason.MEMBER_MISSING,
+                (joiner.index,))

@@ -84,7 +84,7 @@ def decide(snapshot: Snapshot) -> Diagnosis:
     if in_group:
         return _with_group(snapshot, in_group)
     unreachable = [i for i in snapshot.instances if not i.reachable]
-    bootstrapped = bool(snapshot.group_name) or any(i.ever_configured for i in snapshot.instances)
+    bootstrapped = any(i.ever_configured for i in snapshot.instances)
     if not bootstrapped:
         waiting = [i for i in snapshot.wanted if not i.reachable]
         if waiting:
@@ -102,7 +102,7 @@ def _with_group(snapshot: Snapshot, in_group: list[Instance]) -> Diagnosis:
     if not quorate:
         return Diagnosis(ClusterState.NO_QUORUM,
                          f"instances {_names(in_group)} run Group Replication but no view has a majority; "
-                         "the operator will not force quorum unless the spec asks for it",
+                         "the operator never forces quorum by itself",
                          view=in_group[0].view)
     partitions: dict[frozenset[str], Instance] = {}
     for instance in quorate:

@@ -16,7 +16,8 @@ Contract:
     is first applied as a dry run, and only when all pass are they applied for real. New
     children are not dry-run (one may need another to exist first: a RoleBinding's Role), so
     a rejected creation leaves the children created before it in place. A 422 (dry run or
-    real) raises :class:`Rejected` naming the child and the API server's message. A
+    real) raises :class:`Rejected` naming the child and the API server's field errors without
+    the rejected values (:attr:`~innodb_operator.kube.errors.Invalid.field_errors`). A
     rejection is remembered per (desired object, live resourceVersion): the same invalid
     object is not sent again until either changes.
   * Secrets are compared and applied through ``data`` (base64), never ``stringData``.
@@ -121,6 +122,7 @@ class ChildApplier:
         self._client = client
         self._applied: dict[Slot, tuple[str, str]] = {}
         self._rejected: dict[Slot, tuple[str, str, str]] = {}  # slot -> (fingerprint, live version, message)
+        self._owned: dict[str, set[Slot]] = {}  # owner key -> the slots its children use
 
     async def ensure(self, rt: ResourceType, desired: Mapping[str, Any], live: Mapping[str, Any] | None) -> bool:
         """Make ``live`` hold ``desired``; True when a write was made."""
@@ -130,12 +132,15 @@ class ChildApplier:
         await self._apply(rt, desired)
         return True
 
-    async def ensure_all(self, children: Sequence[Child]) -> list[Child]:
+    async def ensure_all(self, children: Sequence[Child], *, owner: str = "") -> list[Child]:
         """Apply, in order, every child its live object does not cover; the ones written.
 
         Raises :class:`Rejected` when the API server refuses one; when it refuses a change to
-        an existing child, that happens in the dry run, before anything is written.
+        an existing child, that happens in the dry run, before anything is written. ``owner``
+        (the cluster's key) lets :meth:`forget_owner` drop what is remembered for them.
         """
+        if owner:
+            self._owned.setdefault(owner, set()).update(_slot(rt, desired) for rt, desired, _ in children)
         pending = [(rt, desired, live) for rt, desired, live in children
                    if self._needs_write(rt, _prepared(rt, desired), live)]
         for rt, desired, live in pending:  # a known rejection costs no request at all
@@ -154,6 +159,12 @@ class ChildApplier:
     def forget(self, rt: ResourceType, namespace: str, name: str) -> None:
         self._applied.pop((rt.name, namespace, name), None)
         self._rejected.pop((rt.name, namespace, name), None)
+
+    def forget_owner(self, owner: str) -> None:
+        """The owner is gone: drop what was remembered for all its children."""
+        for slot in self._owned.pop(owner, set()):
+            self._applied.pop(slot, None)
+            self._rejected.pop(slot, None)
 
     # --- internals -----------------------------------------------------------------
 
@@ -181,8 +192,9 @@ class ChildApplier:
 
     def _reject(self, rt: ResourceType, desired: Mapping[str, Any], live: Mapping[str, Any] | None,
                 exc: errors.KubeError) -> Rejected:
-        self._rejected[_slot(rt, desired)] = (_fingerprint(desired), _version(live), exc.server_message)
-        return Rejected(rt.kind, desired["metadata"]["name"], exc.server_message)
+        message = exc.field_errors if isinstance(exc, errors.Invalid) else exc.server_message
+        self._rejected[_slot(rt, desired)] = (_fingerprint(desired), _version(live), message)
+        return Rejected(rt.kind, desired["metadata"]["name"], message)
 
 
 def _prepared(rt: ResourceType, desired: Mapping[str, Any]) -> Mapping[str, Any]:

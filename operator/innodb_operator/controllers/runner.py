@@ -6,7 +6,8 @@ Contract:
   * A key is reconciled by at most one worker at a time (the queue guarantees it).
   * Each worker loop is ``get -> reconcile -> forget | add_after | add_rate_limited -> done``:
       - success: ``forget`` (reset backoff); if the result asks for a re-check, ``add_after``;
-      - :class:`Retry` or a temporary error: ``add_rate_limited`` (exponential backoff);
+      - a temporary error (:func:`~innodb_operator.kube.errors.is_temporary`): logged in one
+        line, then ``add_rate_limited`` (exponential backoff);
       - any other exception: logged once with its traceback, then ``add_rate_limited``.
     ``done`` is always called, in ``finally``. Nothing a reconcile raises stops a worker.
   * :meth:`Controller.stop` stops handing out keys, lets in-flight reconciles finish
@@ -37,10 +38,6 @@ class Result:
     """What a successful pass asks for: ``requeue_after`` seconds until the next look, or none."""
 
     requeue_after: float | None = None
-
-
-class Retry(Exception):
-    """Raised by a reconcile to ask for a backed-off retry without a traceback in the log."""
 
 
 class Reconciler(Protocol):
@@ -118,11 +115,6 @@ class Controller:
         with reconcile_context(self.name, key):
             try:
                 result = await self._reconciler.reconcile(key)
-            except Retry as exc:
-                # Expected, temporary: back off without a traceback.
-                result_label = "requeue"
-                log.info("reconcile will retry", reason=str(exc), retries=self.queue.num_requeues(key))
-                self.queue.add_rate_limited(key)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

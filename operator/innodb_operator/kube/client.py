@@ -7,8 +7,10 @@ Contract:
   * Every request, including each watch, is counted once in
     ``innodb_operator_api_requests_total{verb,resource,code}``; ``code`` is 0 when no
     HTTP response arrived.
-  * Server-side apply always uses one field manager (:attr:`KubeClient.field_manager`),
-    so the operator owns the same fields across restarts and replicas.
+  * Server-side apply uses the client's field manager (:attr:`KubeClient.field_manager`),
+    so the operator owns the same fields across restarts and replicas; a client made with
+    :meth:`KubeClient.with_field_manager` shares the connection under another manager (the
+    group manager owns its part of the status that way).
   * A watch is an async iterator that ends when the server's ``timeoutSeconds`` runs
     out; an ``ERROR`` event is raised as an exception (410 as :class:`Gone`), never
     handed back as an ordinary event, and the iterator never restarts by itself.
@@ -41,6 +43,10 @@ class KubeClient:
     def __init__(self, api_client: Any, field_manager: str = FIELD_MANAGER) -> None:
         self._api = api_client
         self.field_manager = field_manager
+
+    def with_field_manager(self, field_manager: str) -> KubeClient:
+        """The same connection, applying under another field manager (e.g. a second status writer)."""
+        return KubeClient(self._api, field_manager)
 
     async def close(self) -> None:
         await self._api.close()
@@ -227,7 +233,9 @@ def _status_error(status: int, raw: bytes, retry_after: str | None, what: str) -
         payload = {}
     message = payload.get("message") or raw.decode("utf-8", "replace")[:500] or f"HTTP {status}"
     retry = float(retry_after) if retry_after and retry_after.isdigit() else None
-    return errors.from_status(status, f"{what}: {message}", payload.get("reason", ""), retry, server_message=message)
+    causes = (payload.get("details") or {}).get("causes") or []
+    return errors.from_status(status, f"{what}: {message}", payload.get("reason", ""), retry, server_message=message,
+                              causes=[c for c in causes if isinstance(c, dict)])
 
 
 def _watch_event(line: bytes) -> Body:

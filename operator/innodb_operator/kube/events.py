@@ -39,7 +39,7 @@ class EventRecorder:
     def __init__(self, client: KubeClient, instance: str) -> None:
         self._client = client
         self._instance = instance
-        self._counts: dict[str, int] = {}
+        self._counts: dict[tuple[str, str], dict[str, int]] = {}
 
     async def emit(self, obj: Mapping[str, Any], type_: EventType, reason: str, message: str) -> None:
         meta = obj["metadata"]
@@ -47,8 +47,9 @@ class EventRecorder:
         digest = hashlib.sha256(f"{meta.get('uid')}/{type_}/{reason}/{message}".encode()).hexdigest()[:12]
         name = f"{meta['name']}.{digest}"
         now = _now()
-        count = self._counts.get(name, 0) + 1
-        self._counts[name] = count
+        counts = self._counts.setdefault((namespace, meta["name"]), {})
+        count = counts.get(name, 0) + 1
+        counts[name] = count
         try:
             if count > 1:
                 try:
@@ -56,7 +57,7 @@ class EventRecorder:
                     return
                 except errors.NotFound:
                     # The Event expired (or was deleted): start a fresh one.
-                    count = self._counts[name] = 1
+                    count = counts[name] = 1
             await self._client.create(EVENTS, {
                 "apiVersion": "v1", "kind": "Event",
                 "metadata": {"name": name, "namespace": namespace},
@@ -76,6 +77,10 @@ class EventRecorder:
                 log.warning("event not recorded", reason=reason, error=repr(exc))
         except errors.KubeError as exc:
             log.warning("event not recorded", reason=reason, error=repr(exc))
+
+    def forget(self, namespace: str, name: str) -> None:
+        """The object is gone: drop the counts kept for its Events."""
+        self._counts.pop((namespace, name), None)
 
     async def _aggregate(self, name: str, namespace: str, count: int, now: str) -> None:
         await self._client.merge_patch(EVENTS, name, {"count": count, "lastTimestamp": now}, namespace)

@@ -25,16 +25,6 @@ from innodb_operator.mysql.gtid import GtidSet
 RECOVERY_CHANNEL = "group_replication_recovery"
 APPLIER_CHANNEL = "group_replication_applier"
 
-# performance_schema.replication_group_members.MEMBER_STATE
-ONLINE = "ONLINE"
-RECOVERING = "RECOVERING"
-OFFLINE = "OFFLINE"
-ERROR = "ERROR"
-UNREACHABLE = "UNREACHABLE"
-# MEMBER_ROLE
-PRIMARY = "PRIMARY"
-SECONDARY = "SECONDARY"
-
 _ER_NO_SUCH_TABLE = 1146
 
 _GR_VARIABLES = (

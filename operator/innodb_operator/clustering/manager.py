@@ -1,0 +1,170 @@
+"""One pass of the group manager for one cluster: observe, decide, plan, act at most once, upkeep.
+
+Contract:
+  * :meth:`GroupManager.run_pass` observes every target once (in parallel, bounded), decides
+    the state (:func:`~.state.decide`), plans (:func:`~.plan.next_action`), executes the
+    planned action if any (:class:`~.actions.Executor`), then keeps the Router metadata and
+    the router account current on the writer (:mod:`.upkeep`), except in a pass that may have
+    moved the writer (a primary or mode switch) or that found another group's instances.
+  * Upkeep runs only when what it would ensure differs from the last success for the same
+    cluster key; :meth:`forget` drops that memo when the cluster is deleted.
+  * MySQL trouble never raises out of a pass: it shows in the :class:`PassReport` (null
+    instances, a refused or partial result, a failed upkeep). Anything else is a bug and
+    propagates. The caller bounds the whole pass with a deadline.
+  * The pass only depends on its :class:`GroupSpec`: what the controller read from the last
+    applied spec, the pods and the private Secret. Nothing on the Kubernetes side can stop it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import structlog
+
+from innodb_operator.clustering import credentials
+from innodb_operator.clustering.actions import ActionResult, Executor, GroupConfig
+from innodb_operator.clustering.credentials import Recovery
+from innodb_operator.clustering.model import Desired, GroupMode, Snapshot
+from innodb_operator.clustering.observe import observe
+from innodb_operator.clustering.plan import Kind, Plan, Reason, next_action
+from innodb_operator.clustering.seam import Connector, Target
+from innodb_operator.clustering.state import Diagnosis, decide
+from innodb_operator.clustering.upkeep import UpkeepKey, UpkeepOutcome, UpkeepResult, ensure, key_for, needed, writer
+from innodb_operator.mysql.connection import Credentials, Secret
+from innodb_operator.mysql.metadata import MetadataMember
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds allowed for each kind of call (every call also has an asyncio deadline)."""
+
+    connect: float = 2.0
+    observe: float = 10.0
+    action: float = 60.0
+    upkeep: float = 30.0
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """Everything one pass needs to know about one cluster."""
+
+    key: str
+    cluster_name: str
+    targets: tuple[Target, ...]
+    desired: Desired
+    config: GroupConfig
+    router: Credentials
+
+
+@dataclass(frozen=True)
+class PassReport:
+    """What one pass saw, decided and did."""
+
+    snapshot: Snapshot
+    diagnosis: Diagnosis
+    plan: Plan
+    result: ActionResult | None = None
+    upkeep: UpkeepResult | None = None
+
+
+class GroupManager:
+    """Runs passes for many clusters; remembers per cluster what upkeep last ensured."""
+
+    def __init__(self, connector: Connector, *, timeouts: Timeouts | None = None) -> None:
+        self._connector = connector
+        self._timeouts = timeouts or Timeouts()
+        self._upkept: dict[str, UpkeepKey] = {}
+
+    def forget(self, key: str) -> None:
+        self._upkept.pop(key, None)
+
+    async def observe(self, spec: GroupSpec, credentials: Credentials | None = None) -> tuple[Snapshot, Diagnosis]:
+        """One snapshot (as ``credentials``, the admin account by default) and its diagnosis."""
+        t = self._timeouts
+        snapshot = await observe(self._connector, spec.targets, credentials or spec.config.admin, spec.desired,
+                                 connect_timeout=t.connect, read_timeout=t.observe)
+        return snapshot, decide(snapshot)
+
+    async def recover(self, spec: GroupSpec, snapshot: Snapshot, diagnosis: Diagnosis, *, root: Credentials,
+                      passwords: Mapping[str, Secret]) -> Recovery:
+        """Reset the operator's account passwords through ``root`` (see :mod:`.credentials`).
+
+        ``snapshot`` and ``diagnosis`` come from :meth:`observe` as ``root``; ``passwords`` maps
+        each account (user name) to its new password, and must hold the admin and replication
+        accounts of ``spec.config``.
+        """
+        t = self._timeouts
+        outcome = await credentials.recover(
+            self._connector, spec.targets, snapshot, diagnosis, root=root, admin_user=spec.config.admin.user,
+            replication_user=spec.config.replication.user, passwords=passwords, connect_timeout=t.connect,
+            read_timeout=t.action)
+        self._upkept.pop(spec.key, None)  # the router password changed: ensure the account again
+        return outcome
+
+    async def run_pass(self, spec: GroupSpec) -> PassReport:
+        snapshot, diagnosis = await self.observe(spec)
+        plan = next_action(snapshot, diagnosis)
+        result = None
+        if plan.action is not None:
+            executor = Executor(self._connector, spec.targets, spec.config, connect_timeout=self._timeouts.connect,
+                                read_timeout=self._timeouts.action)
+            result = await executor.execute(plan.action, snapshot)
+            log.info("group action", action=plan.action.kind.value, target=_label(spec, plan.action.target),
+                     reason=plan.reason.value, outcome=result.outcome.value,
+                     refusal=result.refusal.value if result.refusal else None, detail=result.detail or None)
+        upkeep = None
+        if self._may_upkeep(plan, result):
+            upkeep = await self._upkeep(spec, snapshot, diagnosis)
+        return PassReport(snapshot, diagnosis, plan, result, upkeep)
+
+    def _may_upkeep(self, plan: Plan, result: ActionResult | None) -> bool:
+        if plan.reason == Reason.FOREIGN_GROUP:
+            return False
+        moved_writer = result is not None and result.changed and result.action.kind in (Kind.SET_PRIMARY,
+                                                                                          Kind.SET_MODE)
+        return not moved_writer
+
+    async def _upkeep(self, spec: GroupSpec, snapshot: Snapshot, diagnosis: Diagnosis) -> UpkeepResult | None:
+        index = writer(diagnosis)
+        members = metadata_members(spec, snapshot, diagnosis)
+        targets = {t.index: t for t in spec.targets}
+        if index is None or index not in targets or not members:
+            return None
+        multi = diagnosis.mode == GroupMode.MULTI_PRIMARY
+        group_name = spec.config.group_name
+        if not needed(self._upkept.get(spec.key), key_for(group_name, members, multi, spec.router)):
+            return None
+        t = self._timeouts
+        result = await ensure(self._connector, targets[index], admin=spec.config.admin, router=spec.router,
+                              cluster_name=spec.cluster_name, group_name=group_name, members=members,
+                              multi_primary=multi, connect_timeout=t.connect, read_timeout=t.upkeep)
+        if result.outcome == UpkeepOutcome.ENSURED:
+            self._upkept[spec.key] = result.key
+            log.info("metadata and router account ensured", on=targets[index].label,
+                     members=[m.label for m in members], metadata_written=result.wrote,
+                     router_account_changed=result.router_account_changed)
+        else:
+            log.warning("metadata and router account not ensured", on=targets[index].label,
+                        outcome=result.outcome.value, error=result.detail)
+        return result
+
+
+def metadata_members(spec: GroupSpec, snapshot: Snapshot, diagnosis: Diagnosis) -> tuple[MetadataMember, ...]:
+    """The ONLINE members as Router should know them."""
+    targets = {t.index: t for t in spec.targets}
+    members = []
+    for index in sorted(diagnosis.online):
+        instance = snapshot.by_index(index)
+        target = targets.get(index)
+        if instance is None or not instance.uuid or target is None:
+            continue
+        members.append(MetadataMember(uuid=instance.uuid, address=target.address,
+                                      x_address=target.x_address or target.address, label=target.label))
+    return tuple(members)
+
+
+def _label(spec: GroupSpec, index: int) -> str:
+    return next((t.label for t in spec.targets if t.index == index), str(index))

@@ -1,0 +1,114 @@
+"""Sentences for people about plans and action results (pure). The only place wording lives.
+
+Contract: messages are rendered from typed values (:class:`~.plan.Plan`,
+:class:`~.actions.ActionResult`) and instance names; no code decides anything on a message.
+Changing a template here changes what status and Events say, never what the operator does
+(a unit test rewords every template and checks exactly that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from innodb_operator.clustering.actions import ActionResult, Outcome, Refusal
+from innodb_operator.clustering.plan import Action, Kind, Plan, Reason
+
+Namer = Callable[[int], str]
+"""Instance index -> the name people know it by (its pod)."""
+
+PLAN_MESSAGES: dict[Reason, str] = {
+    Reason.NO_GROUP: "bootstrapping the group on {target}",
+    Reason.MEMBER_MISSING: "{verb} {target} to the group ({how})",
+    Reason.SCALE_DOWN: "{scale_down}",
+    Reason.MODE_CHANGE: "switching the group to {mode}",
+    Reason.COMPLETE_OUTAGE: "complete outage: rebooting the group from {target}, which holds every transaction",
+    Reason.CONVERGED: "nothing to do",
+    Reason.WAITING_FOR_PODS: "waiting for {subjects} to start",
+    Reason.WAITING_FOR_RECOVERY: "waiting for {subjects} to finish recovering before joining the next member",
+    Reason.WAITING_FOR_HEIR: "waiting for an ONLINE member to take over as primary from {subjects}",
+    Reason.WAITING_FOR_EXPEL: "waiting for unreachable members to be expelled before {subjects} leaves: "
+                              "leaving now would cost the group its majority",
+    Reason.WAITING_FOR_MEMBERS: "waiting for {subjects} to be ONLINE",
+    Reason.MEMBERS_UNREACHABLE: "the group has quorum, but the operator cannot reach {subjects}",
+    Reason.SPLIT_BRAIN: "two groups each claim a majority; fix by hand, the operator will not choose",
+    Reason.NO_QUORUM: "no member's view of the group holds a majority; the operator never forces quorum by itself",
+    Reason.OUTAGE_UNPROVEN: "no reachable instance is in a group, and {subjects} cannot be reached: a partition "
+                            "the operator cannot see might still hold quorum, so it does not reboot the group",
+    Reason.GTIDS_DIVERGED: "complete outage, but the instances' GTID sets diverge (none contains all others); "
+                           "the operator does not choose which transactions to lose",
+    Reason.ERRANT_TRANSACTIONS: "{subjects} has transactions the group does not have (errant); it cannot join "
+                                "without losing them. Inspect it, then remove its data to re-clone",
+    Reason.CONFIGURED_BEFORE: "{subjects} was configured for a group before; not bootstrapping a new one",
+    Reason.FOREIGN_GROUP: "{subjects} belong to another group than this cluster's (status.cluster.groupName): "
+                          "their datadirs come from another cluster. To adopt that group, record its name in "
+                          "status.cluster.groupName; to start afresh, delete those pods' datadir claims",
+}
+
+DONE_MESSAGES: dict[Kind, str] = {
+    Kind.BOOTSTRAP: "Bootstrapped the group from {target}",
+    Kind.JOIN: "Joined {target} to the group ({how})",
+    Kind.LEAVE: "{target} left the group (scale-down)",
+    Kind.REBOOT: "Rebooted the group from {target}",
+    Kind.SET_PRIMARY: "Made {target} the primary",
+    Kind.SET_MODE: "Switched the group to {mode}",
+}
+
+REFUSAL_MESSAGES: dict[Refusal, str] = {
+    Refusal.UNREACHABLE: "an instance it needed did not answer",
+    Refusal.NOT_ONLINE: "{target} is not ONLINE",
+    Refusal.NO_QUORUM: "no member with a majority answered",
+    Refusal.RECOVERING: "another member is still recovering",
+    Refusal.ERRANT: "{target} has transactions the group does not have (errant)",
+    Refusal.IN_GROUP: "an instance is in a group",
+    Refusal.CONFIGURED: "an instance was configured for a group before",
+    Refusal.NOT_MOST_ADVANCED: "{target} no longer holds every transaction",
+    Refusal.IS_PRIMARY: "{target} is the primary; the primary moves first",
+    Refusal.WOULD_LOSE_MAJORITY: "the group would lose its majority",
+    Refusal.NOT_ALL_ONLINE: "not every member is ONLINE",
+    Refusal.STARTING: "{target} is still trying to join its old group by itself",
+    Refusal.FAILED: "a statement failed",
+}
+
+_VERBS = {Kind.BOOTSTRAP: "bootstrap", Kind.JOIN: "join", Kind.LEAVE: "leave", Kind.REBOOT: "reboot",
+          Kind.SET_PRIMARY: "switch the primary", Kind.SET_MODE: "switch the group mode"}
+
+
+def names(indexes: Iterable[int], name: Namer) -> str:
+    listed = [name(i) for i in indexes]
+    return ", ".join(listed) or "some instances"
+
+
+def _how(action: Action | None) -> str:
+    return "clone" if action is not None and action.clone else "incremental recovery"
+
+
+def _mode(action: Action | None) -> str:
+    return action.mode.value if action is not None and action.mode is not None else "the spec's mode"
+
+
+def plan_message(plan: Plan, name: Namer, *, rejoin: bool = False) -> str:
+    """What the group manager does next, or why it does nothing."""
+    action = plan.action
+    target = name(action.target) if action is not None else ""
+    subjects = names(plan.subjects, name)
+    if action is not None and action.kind == Kind.SET_PRIMARY:
+        scale_down = f"switching the primary to {target} before {subjects} leaves"
+    else:
+        scale_down = f"{target} is leaving the group (scale-down)"
+    return PLAN_MESSAGES[plan.reason].format(
+        target=target, subjects=subjects, how=_how(action), mode=_mode(action), scale_down=scale_down,
+        verb="rejoining" if rejoin else "joining")
+
+
+def result_message(result: ActionResult, name: Namer) -> str:
+    """What an executed action did, for an Event or a log line."""
+    action = result.action
+    target = name(action.target)
+    if result.outcome == Outcome.DONE:
+        return DONE_MESSAGES[action.kind].format(target=target, how=_how(action), mode=_mode(action))
+    if result.outcome == Outcome.ALREADY:
+        return f"{target}: nothing to {_VERBS[action.kind]}, already done"
+    why = REFUSAL_MESSAGES[result.refusal or Refusal.FAILED].format(target=target)
+    if result.outcome == Outcome.REFUSED:
+        return f"Did not {_VERBS[action.kind]} {target}: {why}"
+    return f"Started to {_VERBS[action.kind]} {target}, then {why}; the next pass tries again"

@@ -1,0 +1,218 @@
+"""The group manager: one pass over one cluster's Group Replication group per key.
+
+Contract (level-triggered; runs apart from the object reconcile, with its own queue and workers):
+  * It reads only caches (the cluster, its StatefulSet, its pods, ``<name>-privsecrets``) and
+    acts only on MySQL and on its own part of the status. Nothing the object reconcile does or
+    fails to do (an invalid spec, a rejected child, an API error) stops it: the group's shape
+    (instances, mode) comes from the StatefulSet the object reconcile last applied
+    (:func:`~.groupview.desired_shape`), so rejoin, reboot after a proven outage and metadata
+    upkeep go on with the last applied spec.
+  * Credentials: the admin and replication accounts of ``<name>-privsecrets``. When its
+    passwords are missing or undecodable and the status shows the group has existed, they
+    are never generated over: :mod:`.recovery` resets them through the root account.
+  * One pass (:class:`~innodb_operator.clustering.manager.GroupManager`) runs under an
+    overall deadline; a pass that exceeds it is logged and retried with backoff.
+  * Status: only the group's part (``status.cluster``; conditions ``GroupOnline``,
+    ``Degraded``, ``CredentialsValid``), server-side applied with its own field manager, and
+    only when it differs from the cached one. Events: Normal for what an action did, Warning
+    for what a person must act on, each once per change.
+  * Requeue: soon (:attr:`Cadence.fast`) after an action; with the poll interval once the
+    group is ONLINE or blocked on a person; while it waits for something that happens on its
+    own, the delay doubles from ``fast`` up to the poll for as long as nothing changes.
+  * Unexpected exceptions propagate to the runner (logged once with a traceback, backed off).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import structlog
+
+from innodb_api import API_VERSION, INNODBCLUSTER_KIND
+from innodb_api.types import Cluster
+from innodb_operator.builders import names
+from innodb_operator.builders.secrets import complete, passwords_from_secret
+from innodb_operator.builders.status import GroupStatus, group_existed, group_part, group_status
+from innodb_operator.clustering.manager import GroupManager, PassReport
+from innodb_operator.clustering.model import Desired
+from innodb_operator.clustering.plan import Reason
+from innodb_operator.clustering.state import ClusterState
+from innodb_operator.controllers.groupview import (
+    Notice,
+    build_targets,
+    desired_shape,
+    group_name_for,
+    group_spec,
+    instance_count,
+    is_running,
+    notices,
+    report_status,
+    server_pods,
+    unsettled_fingerprint,
+)
+from innodb_operator.controllers.kinds import INNODBCLUSTERS
+from innodb_operator.controllers.recovery import AccountRecovery
+from innodb_operator.controllers.runner import Result
+from innodb_operator.kube import errors, resources
+from innodb_operator.kube.client import KubeClient
+from innodb_operator.kube.events import EventRecorder
+
+log = structlog.get_logger(__name__)
+
+FIELD_MANAGER = "innodb-operator-group"
+"""Field manager of the group's part of the status (the object reconcile's is the client's own)."""
+
+
+class ObjectReader(Protocol):
+    def get(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
+
+    def list(self, namespace: str) -> list[Mapping[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """When to look again (seconds) and how long one pass may take."""
+
+    fast: float = 2.0
+    poll: float = 30.0
+    deadline: float = 120.0
+
+
+class GroupManagerReconciler:
+    """The group manager's reconcile; ``client`` writes its status part and recovered Secrets."""
+
+    def __init__(self, client: KubeClient, clusters: ObjectReader, statefulsets: ObjectReader,
+                 secrets: ObjectReader, pods: ObjectReader, *, manager: GroupManager, events: EventRecorder,
+                 cadence: Cadence | None = None) -> None:
+        self._client = client
+        self._status_client = client.with_field_manager(FIELD_MANAGER)
+        self._clusters = clusters
+        self._statefulsets = statefulsets
+        self._secrets = secrets
+        self._pods = pods
+        self._manager = manager
+        self._recovery = AccountRecovery(client, manager)
+        self._events = events
+        self._cadence = cadence or Cadence()
+        self._said: dict[tuple[str, str], tuple[object, ...]] = {}
+        self._waiting: dict[str, tuple[tuple[object, ...], float]] = {}
+
+    def forget(self, key: str) -> None:
+        """The cluster is gone: drop everything remembered for it."""
+        self._manager.forget(key)
+        self._waiting.pop(key, None)
+        for slot in [s for s in self._said if s[0] == key]:
+            del self._said[slot]
+        namespace, _, name = key.partition("/")
+        self._events.forget(namespace, name)
+
+    async def reconcile(self, key: str) -> Result:
+        namespace, _, name = key.partition("/")
+        obj = self._clusters.get(namespace, name)
+        if obj is None or obj["metadata"].get("deletionTimestamp"):
+            self.forget(key)
+            return Result()
+        cluster = Cluster.from_object(obj)
+        status = obj.get("status") or {}
+        pods = server_pods(cluster, self._pods.list(namespace))
+        instances, mode = desired_shape(cluster, self._statefulsets.get(namespace, names.statefulset_name(name)))
+        targets = build_targets(cluster, instance_count(instances, pods),
+                                frozenset(i for i, pod in pods.items() if is_running(pod)))
+        desired = Desired(instances=instances, mode=mode, group_name=group_name_for(cluster, status))
+        passwords = await self._passwords(namespace, name)
+        if not complete(passwords) and not group_existed(status):
+            log.info("waiting for the private Secret", secret=names.private_secret_name(name))
+            return Result(requeue_after=self._cadence.fast)
+        started = time.monotonic()
+        deadline = self._cadence.deadline
+        try:
+            async with asyncio.timeout(deadline):
+                if complete(passwords):
+                    spec = group_spec(key, cluster, targets, desired, passwords)
+                    report = await self._manager.run_pass(spec)
+                    group = report_status(cluster, spec, report, pods)
+                    said = notices(spec, report, group)
+                    delay = self._delay(key, report)
+                else:
+                    report, group, said = await self._recovery.run(key, cluster, targets, desired, pods)
+                    delay = self._cadence.fast
+        except TimeoutError:
+            log.warning("group pass exceeded its deadline; will retry", deadline_seconds=deadline,
+                        elapsed_seconds=round(time.monotonic() - started, 2))
+            return Result(requeue_after=self._backoff(key, ("deadline",)))
+        settled = report.plan.reason == Reason.CONVERGED and report.result is None
+        (log.debug if settled else log.info)(
+            "group pass", state=report.diagnosis.state.value, next=group.next.reason,
+            action=group.next.action or None, elapsed_seconds=round(time.monotonic() - started, 2),
+            deadline_seconds=deadline)
+        await self._write_status(obj, group)
+        for notice in said:
+            await self._say(key, obj, notice)
+        return Result(requeue_after=delay)
+
+    async def _passwords(self, namespace: str, name: str) -> dict[str, str]:
+        """From the cache; live from the API server when the cache lacks any (it may lag)."""
+        secret_name = names.private_secret_name(name)
+        found = passwords_from_secret(self._secrets.get(namespace, secret_name))
+        if complete(found):
+            return found
+        try:
+            return passwords_from_secret(await self._client.get(resources.SECRETS, secret_name, namespace))
+        except errors.NotFound:
+            return found
+
+    def _delay(self, key: str, report: PassReport) -> float:
+        """Soon after an action; the poll when settled or blocked; backing off while waiting."""
+        if report.result is not None and report.result.changed:
+            self._waiting.pop(key, None)
+            return min(self._cadence.fast, self._cadence.poll)
+        if report.plan.blocked or (report.plan.reason == Reason.CONVERGED
+                                   and report.diagnosis.state == ClusterState.ONLINE):
+            self._waiting.pop(key, None)
+            return self._cadence.poll
+        return self._backoff(key, unsettled_fingerprint(report))
+
+    def _backoff(self, key: str, fingerprint: tuple[object, ...]) -> float:
+        """``fast`` for a new situation; twice the last delay, up to the poll, for the same one."""
+        fast, poll = min(self._cadence.fast, self._cadence.poll), self._cadence.poll
+        last = self._waiting.get(key)
+        delay = min(poll, last[1] * 2) if last is not None and last[0] == fingerprint else fast
+        self._waiting[key] = (fingerprint, delay)
+        return delay
+
+    async def _write_status(self, obj: Mapping[str, Any], group: GroupStatus) -> None:
+        meta = obj["metadata"]
+        previous = obj.get("status") or {}
+        part = group_status(group, int(meta.get("generation") or 0), previous, _now())
+        if part == group_part(previous):
+            return
+        body = {"apiVersion": API_VERSION, "kind": INNODBCLUSTER_KIND,
+                "metadata": {"name": meta["name"], "namespace": meta["namespace"]}, "status": part}
+        try:
+            await self._status_client.apply(INNODBCLUSTERS, body, meta["namespace"], subresource="status")
+        except errors.NotFound:
+            return
+        log.info("group status updated", state=group.state, online=group.online, next=group.next.reason)
+
+    async def _say(self, key: str, obj: Mapping[str, Any], notice: Notice) -> None:
+        """Emit ``notice`` unless its slot already said the same; a notice without a reason clears the slot."""
+        if not notice.slot:
+            await self._events.emit(obj, notice.type, notice.reason, notice.message)
+            return
+        slot = (key, notice.slot)
+        if not notice.reason:
+            self._said.pop(slot, None)
+            return
+        if self._said.get(slot) == notice.key:
+            return
+        self._said[slot] = notice.key
+        await self._events.emit(obj, notice.type, notice.reason, notice.message)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
