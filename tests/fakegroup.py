@@ -118,6 +118,8 @@ class World:
         self.servers = [FakeServer(i, host(i), uuid_of(i), dict(initial)) for i in range(count)]
         self.groups: list[FakeGroup] = []
         self.connects = 0
+        self.logins: list[str] = []
+        """The user of every accepted login, in order."""
 
     # --- what the operator sees ---------------------------------------------------------
 
@@ -329,6 +331,7 @@ class FakeConnector:
             raise Unreachable(f"{endpoint}: connection refused", errno=2003)
         if server.accounts.get(credentials.user) != credentials.password.reveal():
             raise AccessDenied(f"{endpoint}: access denied for {credentials.user}", errno=1045)
+        self.world.logins.append(credentials.user)
         return FakeSession(self.world, server, endpoint)
 
 
@@ -471,11 +474,18 @@ class FakeSession:
         self._did("router account")
         return AccountChange(created=created, password_reset=not created)
 
-    async def set_password(self, user: str, host: str, password: Secret) -> bool:
-        group = self._world.writer_group(self._alive())
-        if user not in self._server.accounts:
+    async def set_password(self, user: str, host: str, password: Secret, *, binlog: bool = True) -> bool:
+        server = self._alive()
+        if not binlog:
+            if user not in server.accounts:
+                return False
+            server.accounts[user] = password.reveal()
+            self._did(f"local password {user}")
+            return True
+        group = self._world.writer_group(server)
+        if user not in server.accounts:
             return False
-        self._world.replicated(self._server)
+        self._world.replicated(server)
         for uuid in group.online():
             member = self._world._by_uuid(uuid)
             if user in member.accounts:

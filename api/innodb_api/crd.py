@@ -276,17 +276,20 @@ def cluster_status_schema() -> Schema:
                 "name": string("Pod name of the member.", min_length=1),
                 "role": string("PRIMARY or SECONDARY; empty when not in the group."),
                 "state": string("Group Replication member state: ONLINE, RECOVERING, OFFLINE, ERROR, "
-                                "UNREACHABLE; MISSING when its pod does not run."),
+                                "UNREACHABLE; MISSING when its pod does not run; ACCESS_DENIED when the server "
+                                "refuses the operator's account (its state is then unknown)."),
                 "version": string("MySQL server version the member runs."),
             }, required=["name"]), keys=["name"]),
-            "createTime": string("When the group was bootstrapped.", format="date-time"),
+            "createTime": string("When the operator first saw the group exist (it bootstrapped it, or found it "
+                                 "running or configured on a member); kept once set.", format="date-time"),
             "next": obj("What the group manager does next, or why it does nothing.", {
                 "reason": string("CamelCase code: the cause of the next action (NoGroup, MemberMissing, ScaleDown, "
                                  "ModeChange, CompleteOutage), Converged, a wait that ends by itself "
                                  "(WaitingForPods, WaitingForRecovery, WaitingForHeir, WaitingForExpel, "
                                  "WaitingForMembers, MembersUnreachable), or a block that needs a person "
                                  "(SplitBrain, NoQuorum, OutageUnproven, GtidsDiverged, ErrantTransactions, "
-                                 "ConfiguredBefore, ForeignGroup, CredentialsLost)."),
+                                 "ForeignGroup); CredentialsLost while the operator resets its own lost passwords "
+                                 "(see the CredentialsValid condition)."),
                 "message": string("The same for a person: what happens next, or what to do."),
                 "action": string("The group action of that pass: Bootstrap, Join, Leave, Reboot, SetPrimary or "
                                  "SetMode; absent when there is none."),

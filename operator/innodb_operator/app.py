@@ -32,7 +32,13 @@ from innodb_operator.clustering.observe import OBSERVE_CONCURRENCY
 from innodb_operator.controllers.groupmanager import Cadence, GroupManagerReconciler
 from innodb_operator.controllers.innodbcluster import CHILD_TYPES, InnoDBClusterReconciler
 from innodb_operator.controllers.kinds import INNODBCLUSTERS
-from innodb_operator.controllers.runner import Controller, enqueue_labelled, enqueue_owner, enqueue_self
+from innodb_operator.controllers.runner import (
+    Controller,
+    enqueue_labelled,
+    enqueue_owner,
+    enqueue_self,
+    enqueue_self_on_spec_change,
+)
 from innodb_operator.health import HttpEndpoints
 from innodb_operator.kube.client import KubeClient, connect
 from innodb_operator.kube.events import EventRecorder
@@ -129,7 +135,7 @@ def build(settings: Settings, client: KubeClient) -> Operator:
     # a slow group never holds up the Kubernetes side and nothing there stops the group side.
     group_queue: RateLimitingQueue[str] = RateLimitingQueue("groupmanager", clock=MonotonicClock())
     for informer in clusters:
-        informer.add_handler(*enqueue_self(group_queue))
+        informer.add_handler(*enqueue_self_on_spec_change(group_queue))
     for informer in children["StatefulSet"].informers + children["Secret"].informers:
         informer.add_handler(*enqueue_owner(group_queue, INNODBCLUSTERS.kind, INNODBCLUSTERS.group))
     for informer in pods:

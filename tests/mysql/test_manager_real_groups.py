@@ -485,8 +485,8 @@ async def test_lost_operator_passwords_are_reset_through_root_and_a_restarted_me
     wrong_root = Credentials(ROOT_USER, "wrong-" + fleet.password)
     snapshot, diagnosis = await h.manager.observe(spec, wrong_root)
     assert [i.state for i in snapshot.instances] == [MemberState.ACCESS_DENIED] * 3
-    denied = await h.manager.recover(spec, snapshot, diagnosis, root=wrong_root, passwords=fresh)
-    assert (denied.outcome, denied.accounts, denied.stale_members) == (RecoveryOutcome.ROOT_DENIED, (), ())
+    denied = await h.manager.recover(spec, snapshot, diagnosis, login=wrong_root, passwords=fresh)
+    assert (denied.outcome, denied.accounts, denied.stale) == (RecoveryOutcome.LOGIN_DENIED, (), ())
     assert [gtid_executed(i) for i in fleet.instances] == before
     for instance in fleet.instances:
         assert [await logs_in(instance, c) for c in old] == [True, True, True], instance.name
@@ -498,11 +498,11 @@ async def test_lost_operator_passwords_are_reset_through_root_and_a_restarted_me
     snapshot, diagnosis = await h.manager.observe(spec, root)
     assert diagnosis.state == ClusterState.ONLINE and diagnosis.primary == primary
     started = time.monotonic()
-    recovered = await h.manager.recover(spec, snapshot, diagnosis, root=root, passwords=fresh)
+    recovered = await h.manager.recover(spec, snapshot, diagnosis, login=root, passwords=fresh)
     print(f"recover through root on a 3-member group: {time.monotonic() - started:.2f}s")
     assert recovered.outcome == RecoveryOutcome.RECOVERED, recovered.detail
     assert sorted(recovered.accounts) == sorted([ADMIN_USER, REPLICATION_USER, ROUTER_USER])  # no backup account
-    assert recovered.stale_members == ()
+    assert recovered.stale == ()
     assert not fleet[primary].sql("SELECT 1 FROM mysql.user WHERE user = %s", (BACKUP_USER,))
     # From now on the operator uses the new passwords (as the controller, once it wrote the Secret).
     h.config, h.router = new_config, new_router

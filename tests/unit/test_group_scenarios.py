@@ -181,6 +181,34 @@ def scale_down_primary() -> Case:
                 Kind.SET_PRIMARY, 0, effect)
 
 
+def unwanted_pod_starting() -> Case:
+    world = World(4)
+    return Case(world, world.targets(running=[0, 1, 2]), desired(3), ClusterState.INITIALIZING,
+                Reason.WAITING_FOR_PODS, effect=untouched)
+
+
+def primary_leaving_without_heir() -> Case:
+    world = World(3)
+    world.form([1, 2], name=G, primary=2)  # instance 0, the only one wanted, is not in the group
+    return Case(world, world.targets(), desired(1), ClusterState.ONLINE_PARTIAL, Reason.WAITING_FOR_HEIR,
+                effect=untouched)
+
+
+def leave_would_cost_the_majority() -> Case:
+    world = World(3)
+    world.form([0, 1, 2], name=G)
+    world.crash(2)  # not expelled yet: the view is {0 ONLINE, 1 ONLINE, 2 UNREACHABLE}
+    return Case(world, world.targets(), desired(1), ClusterState.ONLINE_PARTIAL, Reason.WAITING_FOR_EXPEL,
+                effect=untouched)
+
+
+def mode_change_waits_for_members() -> Case:
+    world = World(3)
+    world.form([0, 1], name=G)
+    return Case(world, world.targets(running=[0, 1]), desired(mode=GroupMode.MULTI_PRIMARY),
+                ClusterState.ONLINE_UNCERTAIN, Reason.WAITING_FOR_MEMBERS, effect=untouched)
+
+
 def unreachable_member() -> Case:
     world = World(3)
     world.form([0, 1, 2], name=G)
@@ -323,6 +351,10 @@ SCENARIOS: dict[str, Callable[[], Case]] = {
     "joiner with errant transactions: blocked": errant,
     "scale 3 to 2 while a secondary is index 2: it leaves": scale_down,
     "scale-down of the primary: switch the primary away first": scale_down_primary,
+    "scale-down of the primary with no ONLINE member to take over: wait": primary_leaving_without_heir,
+    "scale-down that would cost the group its majority: wait for the expel": leave_would_cost_the_majority,
+    "fresh instances, one above the wanted count still starting: wait, it might hold a group": unwanted_pod_starting,
+    "mode switch asked while a member is down: wait for every member": mode_change_waits_for_members,
     "one member unreachable by the operator but the group has quorum": unreachable_member,
     "one member refuses the operator's credentials: unknown, not acted on": denied_member,
     "two of three members lost: no quorum, nothing forced": two_lost,

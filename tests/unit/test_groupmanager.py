@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from fakeapi import NS, Cache, FakeApi, b64, unb64
-from fakegroup import World
+from fakeapi import NS, Cache, FakeApi, unb64
+from fakegroup import FakeSession, World
 from innodb_api.types import Cluster
 from innodb_operator.builders import build_private_secret, build_statefulset
 from innodb_operator.builders.secrets import ADMIN_USERNAME, REPLICATION_USERNAME, ROUTER_USERNAME
@@ -20,6 +20,7 @@ from innodb_operator.controllers import groupmanager as gm
 from innodb_operator.controllers import groupview as gv
 from innodb_operator.controllers.runner import Result, enqueue_labelled
 from innodb_operator.kube.events import EventRecorder
+from innodb_operator.mysql.errors import QueryError
 from innodb_operator.workqueue import RateLimitingQueue
 
 PASSWORDS = {"adminPassword": "admin-secret-pw", "replicationPassword": "repl-secret-pw",
@@ -342,7 +343,93 @@ async def test_changing_every_message_changes_no_behaviour(monkeypatch: pytest.M
     assert after == before
 
 
-def test_secrets_never_reach_the_secret_helpers_output_as_text() -> None:
-    secret = build_private_secret(cluster(), PASSWORDS)
-    assert all(v not in str(secret) for v in PASSWORDS.values()) and secret["data"]["adminPassword"] == b64(
-        PASSWORDS["adminPassword"])
+async def test_the_reworded_messages_are_what_status_and_events_say(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(messages, "PLAN_MESSAGES", reworded(messages.PLAN_MESSAGES))
+    monkeypatch.setattr(messages, "DONE_MESSAGES", reworded(messages.DONE_MESSAGES))
+    s = Setup()
+    await s.run()
+    assert s.summary()["next"]["message"].startswith("In other words: bootstrapping")
+    assert s.api.events("Normal")[0]["message"].startswith("In other words: Bootstrapped")
+
+
+
+
+async def test_only_a_lost_key_is_replaced_and_through_the_admin_account_not_root() -> None:
+    s = Setup()
+    s.form()
+    await s.run(2)  # the router account exists
+    secret = copy.deepcopy(s.api.objects[("Secret", "c-privsecrets")])
+    del secret["data"]["routerPassword"]
+    s.api.put(secret)
+    s.world.logins.clear()
+    await s.run()
+    now = unb64(s.api.objects[("Secret", "c-privsecrets")]["data"])
+    assert now["adminPassword"] == PASSWORDS["adminPassword"]
+    assert now["replicationPassword"] == PASSWORDS["replicationPassword"]
+    assert now["routerPassword"] and now["routerPassword"] != PASSWORDS["routerPassword"]
+    assert all(server.accounts[ROUTER_USERNAME] == now["routerPassword"] for server in s.world.servers)
+    assert "root" not in s.world.logins
+    assert all(server.recovery_credentials[1] == PASSWORDS["replicationPassword"] for server in s.world.servers)
+
+
+async def test_a_full_outage_with_the_secret_lost_is_recovered_member_by_member_then_rebooted() -> None:
+    s = Setup()
+    s.form()
+    await s.run(2)
+    for i in range(3):
+        s.world.crash(i)
+    for i in range(3):
+        s.world.restart(i)  # nobody finds a group: every member OFFLINE, no writer anywhere
+    del s.api.objects[("Secret", "c-privsecrets")]
+    before = [server.executed for server in s.world.servers]
+    await s.run()
+    secret = unb64(s.api.objects[("Secret", "c-privsecrets")]["data"])
+    assert [server.executed for server in s.world.servers] == before, "reset outside the binary log: no GTID"
+    assert all(server.accounts[ADMIN_USERNAME] == secret["adminPassword"] for server in s.world.servers)
+    assert all(server.recovery_credentials == (REPLICATION_USERNAME, secret["replicationPassword"])
+               for server in s.world.servers)
+    await s.run(4)
+    assert s.summary()["status"] == "ONLINE" and "Rebooted" in s.api.event_reasons("Normal")
+
+
+async def test_an_action_that_fails_the_same_way_again_backs_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = Setup()
+    s.form()
+    s.world.crash(2)
+    s.world.expel()
+    s.world.servers[2].persisted["start_on_boot"] = "OFF"
+    s.world.restart(2)
+    original = FakeSession.start_group
+
+    async def refused_start(self: FakeSession, *, bootstrap: bool) -> None:
+        if self.endpoint.host == host(2):
+            raise QueryError(f"{self.endpoint}: (3092) the server is not configured properly", errno=3092)
+        await original(self, bootstrap=bootstrap)
+
+    monkeypatch.setattr(FakeSession, "start_group", refused_start)
+    delays = [(await s.reconciler.reconcile(KEY)).requeue_after for _ in range(6)]
+    assert delays == [2, 4, 8, 16, 30, 30]
+    assert s.api.event_reasons("Warning") == ["GroupActionIncomplete"], "said once"
+
+
+async def test_a_recovery_that_gets_nowhere_backs_off() -> None:
+    s = Setup(root_password="wrong")
+    s.form()
+    await s.run(2)
+    del s.api.objects[("Secret", "c-privsecrets")]
+    delays = [(await s.reconciler.reconcile(KEY)).requeue_after for _ in range(5)]
+    assert delays == [2, 4, 8, 16, 30]
+
+
+async def test_a_pass_cut_off_by_its_deadline_is_retried_with_backoff_and_writes_nothing() -> None:
+    s = Setup()
+    s.form()
+    await s.run()
+    s.world.servers[1].hung = True  # its connections are accepted and never answered
+    s.reconciler = gm.GroupManagerReconciler(
+        s.api, Cache(s.api, "InnoDBCluster"), Cache(s.api, "StatefulSet"), Cache(s.api, "Secret"),  # type: ignore[arg-type]
+        Cache(s.api, "Pod"), manager=s.manager, events=EventRecorder(s.api, "replica-a"),  # type: ignore[arg-type]
+        cadence=gm.Cadence(fast=2, poll=30, deadline=0.05))
+    s.api.writes.clear()
+    assert [(await s.reconciler.reconcile(KEY)).requeue_after for _ in range(2)] == [2, 4]
+    assert s.api.writes == []

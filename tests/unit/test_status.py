@@ -40,7 +40,7 @@ def workload(ready: int, replicas: int) -> dict[str, Any]:
 def group(state: str = "ONLINE", online: int = 3, instances: int = 3, **kwargs: Any) -> GroupStatus:
     members = tuple(MemberStatus(f"c-{i}", "ONLINE" if i < online else "MISSING") for i in range(instances))
     return GroupStatus(state, "explained", "g-1", instances, kwargs.pop("next", CONVERGED), members, online,
-                       known=True, **kwargs)
+                       **kwargs)
 
 
 def with_group(g: GroupStatus) -> dict[str, Any]:
@@ -150,10 +150,24 @@ def test_an_unchanged_cluster_yields_each_previous_part_unchanged() -> None:
 
 
 def test_group_name_and_create_time_are_kept_once_recorded() -> None:
-    first = group_status(group(bootstrapped=True), 4, None, T1)
-    assert first["cluster"]["createTime"] == T1 and first["cluster"]["groupName"] == "g-1"
-    later = group_status(GroupStatus("ONLINE", "x", "other", 3, CONVERGED), 4, first, T2)
-    assert later["cluster"]["createTime"] == T1 and later["cluster"]["groupName"] == "g-1"
+    before = group_status(group("PENDING", 0), 4, None, T1)
+    assert "createTime" not in before["cluster"]
+    first = group_status(group(exists=True), 4, before, T2)
+    assert first["cluster"]["createTime"] == T2 and first["cluster"]["groupName"] == "g-1"
+    later = group_status(GroupStatus("OFFLINE", "x", "other", 3, CONVERGED), 4, first, T3)
+    assert later["cluster"]["createTime"] == T2 and later["cluster"]["groupName"] == "g-1", "sticky"
+
+
+def test_a_pass_that_could_not_look_keeps_what_was_seen_and_says_why() -> None:
+    seen = group_status(group(exists=True), 4, None, T1)
+    lost = GroupStatus("", "", "g-1", 3, NextStep("CredentialsLost", "reset through root"), observed=False,
+                       credentials=CredentialsProblem("RootDenied", "root refused"))
+    after = group_status(lost, 4, seen, T2)
+    kept = {k: v for k, v in after["cluster"].items() if k != "next"}
+    assert kept == {k: v for k, v in seen["cluster"].items() if k != "next"}
+    assert after["cluster"]["next"] == {"reason": "CredentialsLost", "message": "reset through root"}
+    assert conditions(after) == {"GroupOnline": ("True", "Online"), "Degraded": ("False", "NotDegraded"),
+                                 "CredentialsValid": ("False", "RootDenied")}
 
 
 def test_last_transition_time_moves_only_for_conditions_that_flip() -> None:
@@ -164,3 +178,14 @@ def test_last_transition_time_moves_only_for_conditions_that_flip() -> None:
     third = group_status(group(), 4, second, T3)
     times = {c["type"]: (c["status"], c["lastTransitionTime"]) for c in third["conditions"]}
     assert times == {"GroupOnline": ("True", T3), "Degraded": ("False", T3), "CredentialsValid": ("True", T1)}
+
+
+def test_every_cluster_state_is_in_the_api_and_has_a_condition_reason() -> None:
+    from typing import get_args
+
+    from innodb_api.types import ClusterState as ApiState
+    from innodb_operator.builders import status
+    from innodb_operator.clustering.state import ClusterState
+
+    states = {s.value for s in ClusterState}
+    assert states == set(get_args(ApiState)) == set(status._STATE_REASONS)

@@ -21,8 +21,12 @@ Contract:
     previous (cached) status, which the group manager keeps current.
   * ``cluster.next`` is the group manager's plan: a reason code (CamelCase), a message, and the
     action and its target when there is one.
-  * ``createTime`` is set once, in the pass that bootstrapped the group; ``groupName`` once
-    recorded is kept. No message carries a secret.
+  * ``createTime`` is set once, in the first pass that saw the group exist (bootstrapped by it,
+    or running or configured on a member), and is the sticky proof that it did; ``groupName``
+    once recorded is kept. A pass that could not observe the group (``observed`` False: the
+    operator's credentials are lost) keeps the previous summary and the previous ``GroupOnline``
+    and ``Degraded``, and changes only ``next`` and ``CredentialsValid``. No message carries a
+    secret.
 """
 
 from __future__ import annotations
@@ -84,8 +88,9 @@ class GroupStatus:
 
     ``state`` is the cluster state and ``explanation`` why; ``instances`` the members the last
     applied spec asks for; ``online`` the wanted members ONLINE in the majority view, or, when
-    no instance answered (``known`` False), the pods that report ready; ``mode`` the mode the
-    group runs in ("" when unknown); ``bootstrapped`` whether this pass bootstrapped the group.
+    no instance answered, the pods that report ready; ``mode`` the mode the group runs in (""
+    when unknown); ``exists`` whether the pass saw the group exist; ``observed`` False when the
+    pass could not look at the group at all (see the module contract).
     """
 
     state: str
@@ -97,8 +102,8 @@ class GroupStatus:
     online: int = 0
     primary: str = ""
     mode: str = ""
-    known: bool = False
-    bootstrapped: bool = False
+    exists: bool = False
+    observed: bool = True
     credentials: CredentialsProblem | None = None
 
 
@@ -156,9 +161,8 @@ def group_part(status: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def group_existed(status: Mapping[str, Any] | None) -> bool:
-    """Whether the status shows the group has existed (bootstrapped, or a member with a role)."""
-    summary = (status or {}).get("cluster") or {}
-    return bool(summary.get("createTime")) or any(m.get("role") for m in summary.get("members") or [])
+    """Whether the status shows the group has existed (``createTime`` is sticky)."""
+    return bool(((status or {}).get("cluster") or {}).get("createTime"))
 
 
 def object_status(cluster: Cluster, problems: Sequence[Problem], observed: Observed,
@@ -226,17 +230,34 @@ def group_status(group: GroupStatus, generation: int, previous: Mapping[str, Any
                  now: str) -> dict[str, Any]:
     """The group manager's part of the status (see the module table)."""
     previous = previous or {}
-    want = group.instances
-    online = min(group.online, want)
-    degraded = online < want
-    next_text = f"Next: {group.next.message}." if group.next.message else ""
-    conditions = [
-        _condition("GroupOnline", group.state == "ONLINE", _STATE_REASONS.get(group.state, "Unknown"),
-                   f"{group.state}: {group.explanation}. {next_text}".strip(), generation),
-        _condition("Degraded", degraded, "MembersOffline" if degraded else "NotDegraded",
-                   f"{want - online} of {want} members not online." if degraded else "No member is missing.",
-                   generation),
-    ]
+    prev_cluster = dict(previous.get("cluster") or {})
+    prev_conditions = {c.get("type"): c for c in previous.get("conditions") or []}
+    next_step: dict[str, Any] = {"reason": group.next.reason, "message": group.next.message}
+    if group.next.action:
+        next_step["action"] = group.next.action
+        next_step["target"] = group.next.target
+    conditions: list[dict[str, Any]] = []
+    if group.observed or not prev_cluster:
+        want = group.instances
+        online = min(group.online, want)
+        degraded = online < want
+        next_text = f" Next: {group.next.message}." if group.next.message else ""
+        conditions += [
+            _condition("GroupOnline", group.state == "ONLINE", _STATE_REASONS.get(group.state, "Unknown"),
+                       f"{group.state}: {group.explanation}.{next_text}", generation),
+            _condition("Degraded", degraded, "MembersOffline" if degraded else "NotDegraded",
+                       f"{want - online} of {want} members not online." if degraded else "No member is missing.",
+                       generation),
+        ]
+        summary: dict[str, Any] = {
+            "status": group.state, "onlineInstances": online, "instances": want, "primary": group.primary,
+            "members": [_member(m) for m in group.members],
+        }
+        if group.mode:
+            summary["groupMode"] = group.mode
+    else:  # nothing was observed: what was seen last still stands
+        conditions += [dict(prev_conditions[t]) for t in ("GroupOnline", "Degraded") if t in prev_conditions]
+        summary = {k: v for k, v in prev_cluster.items() if k not in ("next", "groupName", "createTime")}
     if group.credentials is None:
         conditions.append(_condition("CredentialsValid", True, "Accepted",
                                      "The operator's accounts log in on every member it reaches.", generation))
@@ -244,25 +265,11 @@ def group_status(group: GroupStatus, generation: int, previous: Mapping[str, Any
         conditions.append(_condition("CredentialsValid", False, group.credentials.reason,
                                      group.credentials.message, generation))
     _keep_transition_times(conditions, list(previous.get("conditions") or []), now)
-    prev_cluster = dict(previous.get("cluster") or {})
-    next_step: dict[str, Any] = {"reason": group.next.reason, "message": group.next.message}
-    if group.next.action:
-        next_step["action"] = group.next.action
-        next_step["target"] = group.next.target
-    summary: dict[str, Any] = {
-        "status": group.state,
-        "onlineInstances": online,
-        "instances": want,
-        "primary": group.primary,
-        "members": [_member(m) for m in group.members],
-        "next": next_step,
-    }
-    if group.mode:
-        summary["groupMode"] = group.mode
+    summary["next"] = next_step
     group_name = str(prev_cluster.get("groupName") or group.group_name)
     if group_name:
         summary["groupName"] = group_name
-    create_time = prev_cluster.get("createTime") or (now if group.bootstrapped else "")
+    create_time = prev_cluster.get("createTime") or (now if group.exists else "")
     if create_time:
         summary["createTime"] = create_time
     return {"cluster": summary, "conditions": conditions}

@@ -61,7 +61,7 @@ class Refusal(StrEnum):
     RECOVERING = "AnotherRecovering"          # joins go one at a time
     ERRANT = "ErrantTransactions"             # the joiner has transactions the group does not
     IN_GROUP = "InGroup"                      # bootstrap/reboot: an instance is in a group (again)
-    CONFIGURED = "ConfiguredBefore"           # bootstrap: an instance was configured for a group
+    CONFIGURED = "Configured"                 # bootstrap: an instance was configured for a group
     NOT_MOST_ADVANCED = "NotMostAdvanced"     # reboot: the target no longer holds every transaction
     IS_PRIMARY = "IsPrimary"                  # leave: the primary must hand over first
     WOULD_LOSE_MAJORITY = "WouldLoseMajority"
@@ -113,12 +113,15 @@ class Executor:
     """Runs actions against the instances in ``targets`` (by index)."""
 
     def __init__(self, connector: Connector, targets: Sequence[Target], config: GroupConfig, *,
-                 connect_timeout: float = 5.0, read_timeout: float = 60.0) -> None:
+                 connect_timeout: float = 5.0, read_timeout: float = 60.0, probe_timeout: float = 10.0) -> None:
+        """``read_timeout`` bounds each statement of an action, ``probe_timeout`` each question
+        of the precondition checks (which only read)."""
         self._connector = connector
         self._targets = {t.index: t for t in targets}
         self._config = config
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
+        self._probe_timeout = probe_timeout
 
     async def execute(self, action: Action, snapshot: Snapshot) -> ActionResult:
         """Run ``action`` (see the module contract)."""
@@ -249,7 +252,7 @@ class Executor:
         """What each target says now, asked in parallel."""
         return list(await asyncio.gather(*(
             observe_instance(self._connector, t, self._config.admin, connect_timeout=self._connect_timeout,
-                             read_timeout=self._read_timeout) for t in targets)))
+                             read_timeout=self._probe_timeout) for t in targets)))
 
     async def _online(self, index: int) -> tuple[Target, Instance]:
         """The target and what it says now; refused unless it is ONLINE."""

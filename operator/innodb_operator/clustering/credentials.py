@@ -1,19 +1,25 @@
-"""Recover the operator's MySQL accounts through the root account, when their passwords are lost.
+"""Reset the operator's MySQL account passwords when they are lost, through an account that still works.
 
 Contract (:func:`recover`):
-  * Input: a snapshot observed *as root* (the operator's own passwords are unknown), the
-    root credentials, and new passwords for the operator's accounts.
-  * When root is refused by every reachable instance: ``ROOT_DENIED``, and nothing is touched.
-    Without a writable member (no quorum, or the writer does not answer): ``NO_WRITER``,
-    nothing touched.
-  * Otherwise, on the writer, as root: each existing account's password is set (replicated
-    to every member through the group); then, on every ONLINE member, the recovery channel
-    gets the new replication password, as the operator's admin account once its new
-    password has reached that member (waited for, bounded). ``RECOVERED`` lists the accounts
-    reset and the members whose recovery channel could not be updated (they are updated the
-    next time they join).
-  * The caller writes the new passwords to the Secret only after ``RECOVERED``: until then
-    the old ones may still be in force, and a retry simply starts over with fresh ones.
+  * Input: a snapshot observed as ``login`` (the root account of the user's Secret, or the
+    operator's admin account when only other passwords were lost), and ``passwords``: the new
+    password of each account to reset (user -> password). Only those accounts are touched.
+  * When ``login`` was refused by every instance that answered: ``LOGIN_DENIED``, nothing is
+    touched. When no instance can take the reset (no writer, and none reachable outside a
+    group): ``NO_TARGET``, nothing touched.
+  * Otherwise:
+      - on the writer, when there is one: each account's password is set, replicated to every
+        ONLINE member through the group;
+      - on every reachable instance that is not in a group (a full outage, a member that was
+        down): the same, on that server only (``sql_log_bin=0``: no GTID, never an errant
+        transaction; when it rejoins, the group's own change reaches it again, the same);
+      - when the replication account was reset, every ONLINE member's and every such
+        instance's recovery channel gets the new password, as ``admin`` once its new password
+        works there (waited for, bounded).
+    ``RECOVERED`` lists the accounts reset and the instances that could not be updated (a
+    member RECOVERING at the time, or one that did not answer).
+  * The caller writes the new passwords to its Secret only after ``RECOVERED``: until then the
+    old ones may still be in force, and a retry simply starts over with fresh ones.
 """
 
 from __future__ import annotations
@@ -40,9 +46,8 @@ PROPAGATION_TIMEOUT = 15.0
 
 class RecoveryOutcome(StrEnum):
     RECOVERED = "Recovered"
-    ROOT_DENIED = "RootDenied"
-    NO_WRITER = "NoWriter"
-    FAILED = "Failed"
+    LOGIN_DENIED = "LoginDenied"
+    NO_TARGET = "NoTarget"
 
 
 @dataclass(frozen=True)
@@ -50,55 +55,71 @@ class Recovery:
     outcome: RecoveryOutcome
     accounts: tuple[str, ...] = ()
     """The accounts whose password was set."""
-    stale_members: tuple[int, ...] = ()
-    """ONLINE members whose recovery channel still holds the old replication password."""
+    stale: tuple[int, ...] = ()
+    """Instances that still hold an old password or recovery channel (updated when they next join)."""
     detail: str = ""
 
 
-def root_denied_everywhere(snapshot: Snapshot) -> bool:
-    """Every instance that answered refused the root credentials (and at least one answered)."""
+def denied_everywhere(snapshot: Snapshot) -> bool:
+    """Every instance that answered refused the login (and at least one answered)."""
     denied = [i for i in snapshot.instances if i.state == MemberState.ACCESS_DENIED]
     return bool(denied) and not any(i.reachable for i in snapshot.instances)
 
 
 async def recover(connector: Connector, targets: Sequence[Target], snapshot: Snapshot, diagnosis: Diagnosis, *,
-                  root: Credentials, admin_user: str, replication_user: str, passwords: Mapping[str, Secret],
-                  connect_timeout: float, read_timeout: float) -> Recovery:
-    """Set new passwords for the accounts in ``passwords`` (user -> password); see the contract."""
-    if root_denied_everywhere(snapshot):
-        return Recovery(RecoveryOutcome.ROOT_DENIED)
-    index = writer(diagnosis)
+                  login: Credentials, passwords: Mapping[str, Secret], admin: Credentials,
+                  replication: Credentials | None, connect_timeout: float, read_timeout: float) -> Recovery:
+    """See the module contract. ``admin`` is the admin account as it is after the reset (to log
+    in with); ``replication`` is set when the replication account is among those reset."""
+    if denied_everywhere(snapshot):
+        return Recovery(RecoveryOutcome.LOGIN_DENIED)
     by_index = {t.index: t for t in targets}
-    if index is None or index not in by_index:
-        return Recovery(RecoveryOutcome.NO_WRITER)
-    reset: list[str] = []
-    try:
-        server = await connector.connect(by_index[index].endpoint, root, connect_timeout=connect_timeout,
+    primary = writer(diagnosis)
+    outside = [i for i in snapshot.instances if i.reachable and not i.in_group and i.index in by_index]
+    if (primary is None or primary not in by_index) and not outside:
+        return Recovery(RecoveryOutcome.NO_TARGET)
+
+    async def reset(target: Target, *, binlog: bool) -> tuple[str, ...]:
+        server = await connector.connect(target.endpoint, login, connect_timeout=connect_timeout,
                                          read_timeout=read_timeout)
         try:
-            for user, password in passwords.items():
-                if await server.set_password(user, "%", password):
-                    reset.append(user)
+            return tuple([user for user, password in passwords.items()
+                          if await server.set_password(user, "%", password, binlog=binlog)])
         finally:
             await server.close()
-    except AccessDenied:
-        return Recovery(RecoveryOutcome.ROOT_DENIED)
-    except MysqlError as exc:
-        if not reset:
-            return Recovery(RecoveryOutcome.NO_WRITER, detail=str(exc))
-        return Recovery(RecoveryOutcome.FAILED, tuple(reset), detail=str(exc))
-    admin = Credentials(admin_user, passwords[admin_user])
-    online = [by_index[i] for i in diagnosis.online if i in by_index]
-    updated = await asyncio.gather(*(
-        _update_recovery_channel(connector, t, admin, replication_user, passwords[replication_user],
-                                 connect_timeout=connect_timeout, read_timeout=read_timeout) for t in online))
-    stale = tuple(t.index for t, ok in zip(online, updated, strict=True) if not ok)
-    return Recovery(RecoveryOutcome.RECOVERED, tuple(reset), stale)
+
+    done: set[str] = set()
+    stale: list[int] = []
+    if primary is not None and primary in by_index:
+        try:
+            done.update(await reset(by_index[primary], binlog=True))
+        except AccessDenied:
+            return Recovery(RecoveryOutcome.LOGIN_DENIED)
+        except MysqlError as exc:
+            if not outside:
+                return Recovery(RecoveryOutcome.NO_TARGET, detail=str(exc))
+            stale.append(primary)
+    for instance in outside:
+        try:
+            done.update(await reset(by_index[instance.index], binlog=False))
+        except MysqlError as exc:
+            log.warning("password not reset", instance=instance.address, error=str(exc))
+            stale.append(instance.index)
+    stale += [i.index for i in snapshot.instances
+              if i.in_group and i.index not in diagnosis.online and i.index != primary]
+    if replication is not None:
+        channels = [by_index[i] for i in diagnosis.online if i in by_index] + [
+            by_index[i.index] for i in outside if i.index not in stale]
+        updated = await asyncio.gather(*(
+            _update_recovery_channel(connector, t, admin, replication, connect_timeout=connect_timeout,
+                                     read_timeout=read_timeout) for t in channels))
+        stale += [t.index for t, ok in zip(channels, updated, strict=True) if not ok]
+    return Recovery(RecoveryOutcome.RECOVERED, tuple(sorted(done)), tuple(sorted(set(stale))))
 
 
-async def _update_recovery_channel(connector: Connector, target: Target, admin: Credentials, user: str,
-                                   password: Secret, *, connect_timeout: float, read_timeout: float) -> bool:
-    """Once ``admin``'s new password works on ``target``, give its recovery channel the new one."""
+async def _update_recovery_channel(connector: Connector, target: Target, admin: Credentials,
+                                   replication: Credentials, *, connect_timeout: float, read_timeout: float) -> bool:
+    """Once ``admin``'s password works on ``target``, give its recovery channel ``replication``'s."""
     try:
         async with asyncio.timeout(PROPAGATION_TIMEOUT):
             while True:
@@ -112,7 +133,7 @@ async def _update_recovery_channel(connector: Connector, target: Target, admin: 
         log.warning("recovery channel not updated", instance=target.address, error=str(exc) or "timed out")
         return False
     try:
-        await server.set_recovery_credentials(user, password)
+        await server.set_recovery_credentials(replication.user, replication.password)
     except MysqlError as exc:
         log.warning("recovery channel not updated", instance=target.address, error=str(exc))
         return False

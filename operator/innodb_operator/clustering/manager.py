@@ -30,7 +30,7 @@ from innodb_operator.clustering.observe import observe
 from innodb_operator.clustering.plan import Kind, Plan, Reason, next_action
 from innodb_operator.clustering.seam import Connector, Target
 from innodb_operator.clustering.state import Diagnosis, decide
-from innodb_operator.clustering.upkeep import UpkeepKey, UpkeepOutcome, UpkeepResult, ensure, key_for, needed, writer
+from innodb_operator.clustering.upkeep import UpkeepKey, UpkeepOutcome, UpkeepResult, ensure, key_for, writer
 from innodb_operator.mysql.connection import Credentials, Secret
 from innodb_operator.mysql.metadata import MetadataMember
 
@@ -88,20 +88,18 @@ class GroupManager:
                                  connect_timeout=t.connect, read_timeout=t.observe)
         return snapshot, decide(snapshot)
 
-    async def recover(self, spec: GroupSpec, snapshot: Snapshot, diagnosis: Diagnosis, *, root: Credentials,
+    async def recover(self, spec: GroupSpec, snapshot: Snapshot, diagnosis: Diagnosis, *, login: Credentials,
                       passwords: Mapping[str, Secret]) -> Recovery:
-        """Reset the operator's account passwords through ``root`` (see :mod:`.credentials`).
-
-        ``snapshot`` and ``diagnosis`` come from :meth:`observe` as ``root``; ``passwords`` maps
-        each account (user name) to its new password, and must hold the admin and replication
-        accounts of ``spec.config``.
+        """Reset the passwords of the accounts in ``passwords`` (user -> new password) through
+        ``login`` (see :mod:`.credentials`). ``snapshot`` and ``diagnosis`` come from
+        :meth:`observe` as ``login``; ``spec.config`` holds the accounts as they are after the reset.
         """
         t = self._timeouts
+        replication = spec.config.replication if spec.config.replication.user in passwords else None
         outcome = await credentials.recover(
-            self._connector, spec.targets, snapshot, diagnosis, root=root, admin_user=spec.config.admin.user,
-            replication_user=spec.config.replication.user, passwords=passwords, connect_timeout=t.connect,
-            read_timeout=t.action)
-        self._upkept.pop(spec.key, None)  # the router password changed: ensure the account again
+            self._connector, spec.targets, snapshot, diagnosis, login=login, passwords=passwords,
+            admin=spec.config.admin, replication=replication, connect_timeout=t.connect, read_timeout=t.action)
+        self._upkept.pop(spec.key, None)  # the router account may have changed: ensure it again
         return outcome
 
     async def run_pass(self, spec: GroupSpec) -> PassReport:
@@ -109,8 +107,9 @@ class GroupManager:
         plan = next_action(snapshot, diagnosis)
         result = None
         if plan.action is not None:
-            executor = Executor(self._connector, spec.targets, spec.config, connect_timeout=self._timeouts.connect,
-                                read_timeout=self._timeouts.action)
+            t = self._timeouts
+            executor = Executor(self._connector, spec.targets, spec.config, connect_timeout=t.connect,
+                                read_timeout=t.action, probe_timeout=t.observe)
             result = await executor.execute(plan.action, snapshot)
             log.info("group action", action=plan.action.kind.value, target=_label(spec, plan.action.target),
                      reason=plan.reason.value, outcome=result.outcome.value,
@@ -135,7 +134,7 @@ class GroupManager:
             return None
         multi = diagnosis.mode == GroupMode.MULTI_PRIMARY
         group_name = spec.config.group_name
-        if not needed(self._upkept.get(spec.key), key_for(group_name, members, multi, spec.router)):
+        if self._upkept.get(spec.key) == key_for(group_name, members, multi, spec.router):
             return None
         t = self._timeouts
         result = await ensure(self._connector, targets[index], admin=spec.config.admin, router=spec.router,

@@ -1,9 +1,10 @@
-"""Sentences for people about plans and action results (pure). The only place wording lives.
+"""Sentences for people about plans and action results (pure): where their wording lives.
 
 Contract: messages are rendered from typed values (:class:`~.plan.Plan`,
-:class:`~.actions.ActionResult`) and instance names; no code decides anything on a message.
-Changing a template here changes what status and Events say, never what the operator does
-(a unit test rewords every template and checks exactly that).
+:class:`~.actions.ActionResult`) and instance names; no code decides anything on a message
+(nor on :attr:`~.state.Diagnosis.explanation`, the state's own sentence). Changing a template
+here changes what status and Events say, never what the operator does (a unit test rewords
+every template and checks exactly that).
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ PLAN_MESSAGES: dict[Reason, str] = {
                            "the operator does not choose which transactions to lose",
     Reason.ERRANT_TRANSACTIONS: "{subjects} has transactions the group does not have (errant); it cannot join "
                                 "without losing them. Inspect it, then remove its data to re-clone",
-    Reason.CONFIGURED_BEFORE: "{subjects} was configured for a group before; not bootstrapping a new one",
     Reason.FOREIGN_GROUP: "{subjects} belong to another group than this cluster's (status.cluster.groupName): "
                           "their datadirs come from another cluster. To adopt that group, record its name in "
                           "status.cluster.groupName; to start afresh, delete those pods' datadir claims",

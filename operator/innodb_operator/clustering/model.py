@@ -23,9 +23,6 @@ class Gtids(Protocol):
 
     def is_superset(self, other: Any, /) -> bool: ...
 
-    @property
-    def is_empty(self) -> bool: ...
-
 
 class MemberState(StrEnum):
     """``performance_schema.replication_group_members.MEMBER_STATE``, plus MISSING (the server

@@ -63,26 +63,16 @@ class Reason(StrEnum):
     OUTAGE_UNPROVEN = "OutageUnproven"            # subjects: the unreachable instances
     GTIDS_DIVERGED = "GtidsDiverged"
     ERRANT_TRANSACTIONS = "ErrantTransactions"    # subjects: the joiner
-    CONFIGURED_BEFORE = "ConfiguredBefore"        # subjects: instances configured for a group
     FOREIGN_GROUP = "ForeignGroup"                # subjects: instances of another group
 
     @property
     def needs_person(self) -> bool:
         return self in _NEEDS_PERSON
 
-    @property
-    def waiting(self) -> bool:
-        """Nothing to do now, but the group is not settled either."""
-        return self in _WAITING
-
 
 _NEEDS_PERSON = frozenset({
     Reason.SPLIT_BRAIN, Reason.NO_QUORUM, Reason.OUTAGE_UNPROVEN, Reason.GTIDS_DIVERGED,
-    Reason.ERRANT_TRANSACTIONS, Reason.CONFIGURED_BEFORE, Reason.FOREIGN_GROUP,
-})
-_WAITING = frozenset({
-    Reason.WAITING_FOR_PODS, Reason.WAITING_FOR_RECOVERY, Reason.WAITING_FOR_HEIR, Reason.WAITING_FOR_EXPEL,
-    Reason.WAITING_FOR_MEMBERS, Reason.MEMBERS_UNREACHABLE,
+    Reason.ERRANT_TRANSACTIONS, Reason.FOREIGN_GROUP,
 })
 
 
@@ -144,12 +134,14 @@ def foreign(snapshot: Snapshot) -> list[Instance]:
 
 
 def _bootstrap(snapshot: Snapshot) -> Plan:
+    """INITIALIZING: no instance is or was in a group; bootstrap once all of them answer (an
+    unreachable one, even above the wanted count, might hold a group)."""
     seed = snapshot.by_index(0)
     if seed is None or not seed.reachable:
         return Plan(None, Reason.WAITING_FOR_PODS, (0,))
-    configured = [i for i in snapshot.instances if i.in_group or i.ever_configured]
-    if configured or any(not i.reachable for i in snapshot.instances):
-        return _wait(Reason.CONFIGURED_BEFORE, configured)
+    unreachable = [i for i in snapshot.instances if not i.reachable]
+    if unreachable:
+        return _wait(Reason.WAITING_FOR_PODS, unreachable)
     return Plan(Action(Kind.BOOTSTRAP, 0, mode=snapshot.desired.mode), Reason.NO_GROUP, (0,))
 
 

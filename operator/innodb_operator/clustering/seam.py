@@ -108,8 +108,9 @@ class Server(Protocol):
 
     async def ensure_router_account(self, user: str, password: Secret, *, reset_password: bool) -> AccountChange: ...
 
-    async def set_password(self, user: str, host: str, password: Secret) -> bool:
-        """Set an existing account's password (replicated); False when the account does not exist."""
+    async def set_password(self, user: str, host: str, password: Secret, *, binlog: bool = True) -> bool:
+        """Set an existing account's password, replicated (or on this server only, ``binlog=False``);
+        False when the account does not exist."""
         ...
 
     async def close(self) -> None: ...

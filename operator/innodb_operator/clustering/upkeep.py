@@ -7,7 +7,7 @@ Contract:
     with its grants (its password reset only when the router cannot log in with it), through
     the seam. It never raises for MySQL trouble: the :class:`UpkeepResult` says what happened.
   * The caller remembers the :class:`UpkeepKey` of the last success and calls again only when
-    it differs (:func:`needed`), so an idle converged cluster costs no SQL write.
+    it differs, so an idle converged cluster costs no SQL write.
 """
 
 from __future__ import annotations
@@ -71,10 +71,6 @@ def writer(diagnosis: Diagnosis) -> int | None:
 def key_for(group_name: str, members: Sequence[MetadataMember], multi_primary: bool, router: Credentials) -> UpkeepKey:
     digest = hashlib.sha256(router.password.reveal().encode()).hexdigest()
     return UpkeepKey(group_name, frozenset((m.uuid, m.address) for m in members), multi_primary, router.user, digest)
-
-
-def needed(last: UpkeepKey | None, wanted: UpkeepKey) -> bool:
-    return last != wanted
 
 
 async def ensure(connector: Connector, target: Target, *, admin: Credentials, router: Credentials,

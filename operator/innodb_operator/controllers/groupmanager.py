@@ -16,20 +16,21 @@ Contract (level-triggered; runs apart from the object reconcile, with its own qu
     ``Degraded``, ``CredentialsValid``), server-side applied with its own field manager, and
     only when it differs from the cached one. Events: Normal for what an action did, Warning
     for what a person must act on, each once per change.
-  * Requeue: soon (:attr:`Cadence.fast`) after an action; with the poll interval once the
+  * Requeue: soon (:attr:`Cadence.fast`) after an action done; with the poll interval once the
     group is ONLINE or blocked on a person; while it waits for something that happens on its
-    own, the delay doubles from ``fast`` up to the poll for as long as nothing changes.
+    own, after an action that failed the same way, after a recovery attempt that got nowhere
+    and after a pass cut off by its deadline, the delay doubles from ``fast`` up to the poll
+    for as long as nothing changes.
   * Unexpected exceptions propagate to the runner (logged once with a traceback, backed off).
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
@@ -38,6 +39,7 @@ from innodb_api.types import Cluster
 from innodb_operator.builders import names
 from innodb_operator.builders.secrets import complete, passwords_from_secret
 from innodb_operator.builders.status import GroupStatus, group_existed, group_part, group_status
+from innodb_operator.clustering.actions import Outcome
 from innodb_operator.clustering.manager import GroupManager, PassReport
 from innodb_operator.clustering.model import Desired
 from innodb_operator.clustering.plan import Reason
@@ -55,7 +57,7 @@ from innodb_operator.controllers.groupview import (
     server_pods,
     unsettled_fingerprint,
 )
-from innodb_operator.controllers.kinds import INNODBCLUSTERS
+from innodb_operator.controllers.kinds import INNODBCLUSTERS, ObjectReader, now_rfc3339
 from innodb_operator.controllers.recovery import AccountRecovery
 from innodb_operator.controllers.runner import Result
 from innodb_operator.kube import errors, resources
@@ -66,12 +68,6 @@ log = structlog.get_logger(__name__)
 
 FIELD_MANAGER = "innodb-operator-group"
 """Field manager of the group's part of the status (the object reconcile's is the client's own)."""
-
-
-class ObjectReader(Protocol):
-    def get(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
-
-    def list(self, namespace: str) -> list[Mapping[str, Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -130,26 +126,31 @@ class GroupManagerReconciler:
             return Result(requeue_after=self._cadence.fast)
         started = time.monotonic()
         deadline = self._cadence.deadline
+        bound = asyncio.timeout(deadline)
         try:
-            async with asyncio.timeout(deadline):
+            async with bound:
                 if complete(passwords):
                     spec = group_spec(key, cluster, targets, desired, passwords)
                     report = await self._manager.run_pass(spec)
                     group = report_status(cluster, spec, report, pods)
                     said = notices(spec, report, group)
                     delay = self._delay(key, report)
+                    state, next_reason = report.diagnosis.state.value, report.plan.reason
                 else:
-                    report, group, said = await self._recovery.run(key, cluster, targets, desired, pods)
-                    delay = self._cadence.fast
+                    attempt = await self._recovery.run(key, cluster, targets, desired, pods, passwords)
+                    group, said = attempt.group, attempt.notices
+                    delay = (self._cadence.fast if attempt.recovered
+                             else self._backoff(key, ("credentials", attempt.outcome)))
+                    state, next_reason = group.state, None
         except TimeoutError:
+            if not bound.expired():
+                raise
             log.warning("group pass exceeded its deadline; will retry", deadline_seconds=deadline,
                         elapsed_seconds=round(time.monotonic() - started, 2))
             return Result(requeue_after=self._backoff(key, ("deadline",)))
-        settled = report.plan.reason == Reason.CONVERGED and report.result is None
-        (log.debug if settled else log.info)(
-            "group pass", state=report.diagnosis.state.value, next=group.next.reason,
-            action=group.next.action or None, elapsed_seconds=round(time.monotonic() - started, 2),
-            deadline_seconds=deadline)
+        (log.debug if next_reason == Reason.CONVERGED else log.info)(
+            "group pass", state=state, next=group.next.reason, action=group.next.action or None,
+            elapsed_seconds=round(time.monotonic() - started, 2), deadline_seconds=deadline)
         await self._write_status(obj, group)
         for notice in said:
             await self._say(key, obj, notice)
@@ -167,10 +168,14 @@ class GroupManagerReconciler:
             return found
 
     def _delay(self, key: str, report: PassReport) -> float:
-        """Soon after an action; the poll when settled or blocked; backing off while waiting."""
-        if report.result is not None and report.result.changed:
+        """Soon after an action done; the poll when settled or blocked; backing off while waiting,
+        and after an action that failed the same way again."""
+        result = report.result
+        if result is not None and result.outcome == Outcome.DONE:
             self._waiting.pop(key, None)
             return min(self._cadence.fast, self._cadence.poll)
+        if result is not None and result.outcome == Outcome.PARTIAL:
+            return self._backoff(key, ("partial", result.action, result.refusal))
         if report.plan.blocked or (report.plan.reason == Reason.CONVERGED
                                    and report.diagnosis.state == ClusterState.ONLINE):
             self._waiting.pop(key, None)
@@ -188,7 +193,7 @@ class GroupManagerReconciler:
     async def _write_status(self, obj: Mapping[str, Any], group: GroupStatus) -> None:
         meta = obj["metadata"]
         previous = obj.get("status") or {}
-        part = group_status(group, int(meta.get("generation") or 0), previous, _now())
+        part = group_status(group, int(meta.get("generation") or 0), previous, now_rfc3339())
         if part == group_part(previous):
             return
         body = {"apiVersion": API_VERSION, "kind": INNODBCLUSTER_KIND,
@@ -213,6 +218,3 @@ class GroupManagerReconciler:
         self._said[slot] = notice.key
         await self._events.emit(obj, notice.type, notice.reason, notice.message)
 
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -172,24 +172,31 @@ def denied_problem(cluster: Cluster, spec: GroupSpec, snapshot: Snapshot) -> Cre
 
 def report_status(cluster: Cluster, spec: GroupSpec, report: PassReport, pods: Mapping[int, Mapping[str, Any]],
                   *, credentials: CredentialsProblem | None = None, step: NextStep | None = None) -> GroupStatus:
-    """The status part of one pass (pure)."""
+    """The status part of one pass (pure). ``credentials`` (else the members refusing the admin
+    account) and ``step`` (else the plan) override what the pass itself says."""
     snapshot, diagnosis = report.snapshot, report.diagnosis
     members = tuple(member_status(t, snapshot.by_index(t.index)) for t in spec.targets)
-    known = any(i.reachable for i in snapshot.instances)
     wanted = spec.desired.instances
-    if known:
+    if any(i.reachable for i in snapshot.instances):
         online = sum(1 for i in diagnosis.online if i < wanted)
     else:
         online = sum(1 for i, pod in pods.items() if i < wanted and is_ready(pod))
     primary = next((t.label for t in spec.targets if t.index == diagnosis.primary), "")
-    result = report.result
+    mine = spec.desired.group_name.lower()
+    exists = any((i.in_group or i.ever_configured) and i.group_name.lower() == mine
+                 for i in snapshot.instances if i.reachable)
     return GroupStatus(
         state=diagnosis.state.value, explanation=diagnosis.explanation, group_name=spec.config.group_name,
         instances=wanted, next=step or next_step(report.plan, spec, snapshot), members=members, online=online,
-        primary=primary, mode=diagnosis.mode.value if diagnosis.mode is not None else "", known=known,
-        bootstrapped=result is not None and result.outcome == Outcome.DONE and result.action.kind == Kind.BOOTSTRAP,
+        primary=primary, mode=diagnosis.mode.value if diagnosis.mode is not None else "", exists=exists,
         credentials=credentials if credentials is not None else denied_problem(cluster, spec, snapshot),
     )
+
+
+def unobserved_status(spec: GroupSpec, step: NextStep, credentials: CredentialsProblem | None) -> GroupStatus:
+    """The status part of a pass that could not look at the group: what was seen last stands."""
+    return GroupStatus(state="", explanation="", group_name=spec.config.group_name, instances=spec.desired.instances,
+                       next=step, observed=False, credentials=credentials)
 
 
 _DONE_REASONS = {
@@ -205,6 +212,7 @@ def notices(spec: GroupSpec, report: PassReport, group: GroupStatus) -> list[Not
     result = report.result
     if result is not None and result.outcome == Outcome.DONE:
         out.append(Notice("Normal", _DONE_REASONS[result.action.kind], result_message(result, name)))
+        out.append(Notice("Normal", "", "", "action"))  # the next incomplete action is news again
     if result is not None and result.outcome == Outcome.PARTIAL:
         out.append(Notice("Warning", "GroupActionIncomplete", result_message(result, name), "action",
                           (result.action, result.refusal)))

@@ -25,10 +25,9 @@ Contract (level-triggered; the pass never asks which event woke it):
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 
@@ -39,7 +38,7 @@ from innodb_operator.builders import REQUIRED_PASSWORD_KEYS, cronjob_names, desi
 from innodb_operator.builders.secrets import complete, passwords_from_secret
 from innodb_operator.builders.status import Observed, group_existed, object_part, object_status
 from innodb_operator.controllers.children import ChildApplier, Rejected
-from innodb_operator.controllers.kinds import INNODBCLUSTERS
+from innodb_operator.controllers.kinds import INNODBCLUSTERS, ObjectReader, now_rfc3339
 from innodb_operator.controllers.runner import Result
 from innodb_operator.kube import errors, resources
 from innodb_operator.kube.client import KubeClient
@@ -55,18 +54,6 @@ CHILD_TYPES: dict[str, ResourceType] = {
         resources.PDBS, resources.CRONJOBS,
     )
 }
-
-
-class ObjectReader(Protocol):
-    """Read access to one cached kind across the watched namespaces."""
-
-    def get(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
-
-    def list(self, namespace: str) -> list[Mapping[str, Any]]: ...
-
-
-def now_rfc3339() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _condition(status: Mapping[str, Any] | None, type_: str) -> Mapping[str, Any] | None:

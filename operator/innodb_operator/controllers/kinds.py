@@ -1,6 +1,10 @@
-"""The custom resource types, as the kube layer addresses them."""
+"""The custom resource types, as the kube layer addresses them, and what every reconcile reads with."""
 
 from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 from innodb_api import (
     GROUP,
@@ -14,3 +18,16 @@ from innodb_operator.kube.resources import ResourceType
 
 INNODBCLUSTERS = ResourceType(GROUP, VERSION, INNODBCLUSTER_PLURAL, INNODBCLUSTER_KIND)
 MYSQLBACKUPS = ResourceType(GROUP, VERSION, MYSQLBACKUP_PLURAL, MYSQLBACKUP_KIND)
+
+
+class ObjectReader(Protocol):
+    """Read access to one cached kind across the watched namespaces (the cache is read-only)."""
+
+    def get(self, namespace: str, name: str) -> Mapping[str, Any] | None: ...
+
+    def list(self, namespace: str) -> list[Mapping[str, Any]]: ...
+
+
+def now_rfc3339() -> str:
+    """Wall-clock time as status timestamps carry it (``lastTransitionTime``, ``createTime``)."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

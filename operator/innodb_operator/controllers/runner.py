@@ -167,6 +167,27 @@ def enqueue_self(queue: RateLimitingQueue[str]) -> tuple[Handler, Handler, Handl
     return on_add, on_update, on_delete
 
 
+def enqueue_self_on_spec_change(queue: RateLimitingQueue[str]) -> tuple[Handler, Handler, Handler]:
+    """Handlers for the controller's own kind that skip updates of the status alone.
+
+    For a loop that writes status itself and looks again on its own timer: its own writes (and
+    the other loop's) would otherwise wake it at once for nothing. Adds, deletes, spec changes
+    (``generation``) and the start of a deletion are enqueued.
+    """
+
+    def on_add(obj: Any) -> None:
+        queue.add(object_key(obj))
+
+    def on_update(old: Any, new: Any) -> None:
+        before, after = old["metadata"], new["metadata"]
+        if (before.get("generation") == after.get("generation")
+                and before.get("deletionTimestamp") == after.get("deletionTimestamp")):
+            return
+        queue.add(object_key(new))
+
+    return on_add, on_update, on_add
+
+
 def enqueue_owner(queue: RateLimitingQueue[str], owner_kind: str, owner_group: str) -> tuple[
     Handler, Handler, Handler
 ]:

@@ -135,10 +135,18 @@ async def switch_to_single_primary(session: Session, primary_uuid: str) -> None:
     await session.query("SELECT group_replication_switch_to_single_primary_mode(%s) AS result", (primary_uuid,))
 
 
-async def set_password(session: Session, user: str, host: str, password: Secret) -> bool:
-    """``ALTER USER`` when the account exists (binary-logged: it reaches every member); True if it did."""
+async def set_password(session: Session, user: str, host: str, password: Secret, *, binlog: bool = True) -> bool:
+    """``ALTER USER`` when the account exists; True if it did. Binary-logged, it reaches every
+    member through the group; with ``binlog=False`` it stays on this server (for a server not
+    in a group: no GTID, so never an errant transaction)."""
     row = await session.query_one("SELECT 1 AS present FROM mysql.user WHERE user = %s AND host = %s", (user, host))
     if row is None:
         return False
-    await session.execute("ALTER USER %s@%s IDENTIFIED BY %s", (user, host, password))
+    if not binlog:
+        await session.execute("SET SESSION sql_log_bin = 0")
+    try:
+        await session.execute("ALTER USER %s@%s IDENTIFIED BY %s", (user, host, password))
+    finally:
+        if not binlog:
+            await session.execute("SET SESSION sql_log_bin = 1")
     return True

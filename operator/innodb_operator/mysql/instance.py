@@ -121,8 +121,8 @@ class MysqlServer:
     async def ensure_router_account(self, user: str, password: Secret, *, reset_password: bool) -> AccountChange:
         return await ensure_router_account(self._session, user, password, reset_password=reset_password)
 
-    async def set_password(self, user: str, host: str, password: Secret) -> bool:
-        return await group.set_password(self._session, user, host, password)
+    async def set_password(self, user: str, host: str, password: Secret, *, binlog: bool = True) -> bool:
+        return await group.set_password(self._session, user, host, password, binlog=binlog)
 
     async def close(self) -> None:
         await self._session.close()
