@@ -57,7 +57,7 @@ from innodb_operator.controllers.groupview import (
     server_pods,
     unsettled_fingerprint,
 )
-from innodb_operator.controllers.kinds import INNODBCLUSTERS, ObjectReader, now_rfc3339
+from innodb_operator.controllers.kinds import INNODBCLUSTERS, ObjectReader, cached_cluster, now_rfc3339
 from innodb_operator.controllers.recovery import AccountRecovery
 from innodb_operator.controllers.runner import Result
 from innodb_operator.kube import errors, resources
@@ -108,11 +108,11 @@ class GroupManagerReconciler:
         self._events.forget(namespace, name)
 
     async def reconcile(self, key: str) -> Result:
-        namespace, _, name = key.partition("/")
-        obj = self._clusters.get(namespace, name)
-        if obj is None or obj["metadata"].get("deletionTimestamp"):
+        obj = cached_cluster(self._clusters, key)
+        if obj is None:
             self.forget(key)
             return Result()
+        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         cluster = Cluster.from_object(obj)
         status = obj.get("status") or {}
         pods = server_pods(cluster, self._pods.list(namespace))

@@ -38,7 +38,7 @@ from innodb_operator.builders import REQUIRED_PASSWORD_KEYS, cronjob_names, desi
 from innodb_operator.builders.secrets import complete, passwords_from_secret
 from innodb_operator.builders.status import Observed, group_existed, object_part, object_status
 from innodb_operator.controllers.children import ChildApplier, Rejected
-from innodb_operator.controllers.kinds import INNODBCLUSTERS, ObjectReader, now_rfc3339
+from innodb_operator.controllers.kinds import INNODBCLUSTERS, ObjectReader, cached_cluster, now_rfc3339
 from innodb_operator.controllers.runner import Result
 from innodb_operator.kube import errors, resources
 from innodb_operator.kube.client import KubeClient
@@ -84,11 +84,11 @@ class InnoDBClusterReconciler:
         self._events.forget(namespace, name)
 
     async def reconcile(self, key: str) -> Result:
-        namespace, _, name = key.partition("/")
-        obj = self._clusters.get(namespace, name)
-        if obj is None or obj["metadata"].get("deletionTimestamp"):
+        obj = cached_cluster(self._clusters, key)
+        if obj is None:
             self.forget(key)
             return Result()
+        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         cluster = Cluster.from_object(obj)
         previous = obj.get("status") or {}
         user_secret = await self._read_user_secret(namespace, cluster.spec.secret_name)

@@ -31,3 +31,12 @@ class ObjectReader(Protocol):
 def now_rfc3339() -> str:
     """Wall-clock time as status timestamps carry it (``lastTransitionTime``, ``createTime``)."""
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def cached_cluster(clusters: ObjectReader, key: str) -> Mapping[str, Any] | None:
+    """The cluster of ``key`` (``namespace/name``) as cached, or None when it is gone or being deleted."""
+    namespace, _, name = key.partition("/")
+    obj = clusters.get(namespace, name)
+    if obj is None or obj["metadata"].get("deletionTimestamp"):
+        return None
+    return obj
