@@ -13,6 +13,7 @@ from fakegroup import FakeSession, World
 from innodb_api.types import Cluster
 from innodb_operator.builders import build_private_secret, build_statefulset
 from innodb_operator.builders.secrets import ADMIN_USERNAME, REPLICATION_USERNAME, ROUTER_USERNAME
+from innodb_operator.clock import FakeClock
 from innodb_operator.clustering import messages
 from innodb_operator.clustering.manager import GroupManager
 from innodb_operator.clustering.model import GroupMode
@@ -59,6 +60,7 @@ class Setup:
         for i in range(instances if pods is None else pods):
             self.api.put(pod(i, ready=True))
         self.manager = GroupManager(self.world.connector())
+        self.clock = FakeClock()
         self.reconciler = self.make()
 
     def make(self) -> gm.GroupManagerReconciler:
@@ -66,7 +68,7 @@ class Setup:
         return gm.GroupManagerReconciler(
             api, Cache(api, "InnoDBCluster"), Cache(api, "StatefulSet"), Cache(api, "Secret"),  # type: ignore[arg-type]
             Cache(api, "Pod"), manager=self.manager, events=EventRecorder(api, "replica-a"),  # type: ignore[arg-type]
-            cadence=gm.Cadence(fast=2, poll=30, deadline=30))
+            cadence=gm.Cadence(fast=2, poll=30, deadline=30, grace=30), clock=self.clock)
 
     async def run(self, passes: int = 1) -> Result:
         result = Result()
@@ -224,13 +226,18 @@ async def test_a_blocked_group_warns_once_and_waits_for_the_poll() -> None:
     assert s.summary()["next"]["reason"] == "NoQuorum" and s.api.condition("GroupOnline")["reason"] == "NoQuorum"
 
 
-async def test_a_group_waiting_on_its_own_backs_off_up_to_the_poll() -> None:
+async def test_a_group_waiting_on_its_own_is_looked_at_soon_then_backs_off_up_to_the_poll() -> None:
     s = Setup()
     s.form()
     s.world.servers[2].alive = False  # unreachable for the operator; nothing to do but wait
-    delays = [(await s.reconciler.reconcile(KEY)).requeue_after for _ in range(7)]
-    assert delays == [2, 4, 8, 16, 30, 30, 30]
-    s.world.servers[2].alive = True  # the situation changes: fast again
+    delays = []
+    for _ in range(20):
+        delays.append((await s.reconciler.reconcile(KEY)).requeue_after)
+        s.clock.advance(delays[-1] or 0)
+    assert delays == [2] * 15 + [4, 8, 16, 30, 30], "every 2 s for the grace period, then doubling"
+    s.world.servers[1].alive = False  # something else happens: a new situation, soon again
+    assert (await s.reconciler.reconcile(KEY)).requeue_after == 2
+    s.world.servers[1].alive = s.world.servers[2].alive = True
     assert (await s.reconciler.reconcile(KEY)).requeue_after == 30, "ONLINE: the poll"
 
 

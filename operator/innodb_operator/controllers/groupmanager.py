@@ -18,16 +18,15 @@ Contract (level-triggered; runs apart from the object reconcile, with its own qu
     for what a person must act on, each once per change.
   * Requeue: soon (:attr:`Cadence.fast`) after an action done; with the poll interval once the
     group is ONLINE or blocked on a person; while it waits for something that happens on its
-    own, after an action that failed the same way, after a recovery attempt that got nowhere
-    and after a pass cut off by its deadline, the delay doubles from ``fast`` up to the poll
-    for as long as nothing changes.
+    own, soon for :attr:`Cadence.grace`, then doubling up to the poll for as long as nothing
+    changes; after an action that failed the same way, a recovery attempt that got nowhere or a
+    pass cut off by its deadline, doubling from ``fast`` at once.
   * Unexpected exceptions propagate to the runner (logged once with a traceback, backed off).
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +38,7 @@ from innodb_api.types import Cluster
 from innodb_operator.builders import names
 from innodb_operator.builders.secrets import complete, passwords_from_secret
 from innodb_operator.builders.status import GroupStatus, group_existed, group_part, group_status
+from innodb_operator.clock import Clock, MonotonicClock
 from innodb_operator.clustering.actions import Outcome
 from innodb_operator.clustering.manager import GroupManager, PassReport
 from innodb_operator.clustering.model import Desired
@@ -72,11 +72,18 @@ FIELD_MANAGER = "innodb-operator-group"
 
 @dataclass(frozen=True)
 class Cadence:
-    """When to look again (seconds) and how long one pass may take."""
+    """When to look again (seconds) and how long one pass may take.
+
+    ``grace``: how long a group may wait on something that happens by itself (a pod starting, a
+    member recovering or cloning) and still be looked at every ``fast`` seconds; after that the
+    delay doubles up to ``poll``. Group transitions raise no Kubernetes event of their own, so
+    this is what keeps joins one after another quick without polling a stuck group forever.
+    """
 
     fast: float = 2.0
     poll: float = 30.0
     deadline: float = 120.0
+    grace: float = 30.0
 
 
 class GroupManagerReconciler:
@@ -84,7 +91,7 @@ class GroupManagerReconciler:
 
     def __init__(self, client: KubeClient, clusters: ObjectReader, statefulsets: ObjectReader,
                  secrets: ObjectReader, pods: ObjectReader, *, manager: GroupManager, events: EventRecorder,
-                 cadence: Cadence | None = None) -> None:
+                 cadence: Cadence | None = None, clock: Clock | None = None) -> None:
         self._client = client
         self._status_client = client.with_field_manager(FIELD_MANAGER)
         self._clusters = clusters
@@ -95,8 +102,9 @@ class GroupManagerReconciler:
         self._recovery = AccountRecovery(client, manager)
         self._events = events
         self._cadence = cadence or Cadence()
+        self._clock = clock or MonotonicClock()
         self._said: dict[tuple[str, str], tuple[object, ...]] = {}
-        self._waiting: dict[str, tuple[tuple[object, ...], float]] = {}
+        self._waiting: dict[str, tuple[tuple[object, ...], float, float]] = {}  # fingerprint, since, delay
 
     def forget(self, key: str) -> None:
         """The cluster is gone: drop everything remembered for it."""
@@ -124,7 +132,7 @@ class GroupManagerReconciler:
         if not complete(passwords) and not group_existed(status):
             log.info("waiting for the private Secret", secret=names.private_secret_name(name))
             return Result(requeue_after=self._cadence.fast)
-        started = time.monotonic()
+        started = self._clock.now()
         deadline = self._cadence.deadline
         bound = asyncio.timeout(deadline)
         try:
@@ -140,17 +148,17 @@ class GroupManagerReconciler:
                     attempt = await self._recovery.run(key, cluster, targets, desired, pods, passwords)
                     group, said = attempt.group, attempt.notices
                     delay = (self._cadence.fast if attempt.recovered
-                             else self._backoff(key, ("credentials", attempt.outcome)))
+                             else self._backoff(key, ("credentials", attempt.outcome), grace=False))
                     state, next_reason = group.state, None
         except TimeoutError:
             if not bound.expired():
                 raise
             log.warning("group pass exceeded its deadline; will retry", deadline_seconds=deadline,
-                        elapsed_seconds=round(time.monotonic() - started, 2))
-            return Result(requeue_after=self._backoff(key, ("deadline",)))
+                        elapsed_seconds=round(self._clock.now() - started, 2))
+            return Result(requeue_after=self._backoff(key, ("deadline",), grace=False))
         (log.debug if next_reason == Reason.CONVERGED else log.info)(
             "group pass", state=state, next=group.next.reason, action=group.next.action or None,
-            elapsed_seconds=round(time.monotonic() - started, 2), deadline_seconds=deadline)
+            elapsed_seconds=round(self._clock.now() - started, 2), deadline_seconds=deadline)
         await self._write_status(obj, group)
         for notice in said:
             await self._say(key, obj, notice)
@@ -175,19 +183,26 @@ class GroupManagerReconciler:
             self._waiting.pop(key, None)
             return min(self._cadence.fast, self._cadence.poll)
         if result is not None and result.outcome == Outcome.PARTIAL:
-            return self._backoff(key, ("partial", result.action, result.refusal))
+            return self._backoff(key, ("partial", result.action, result.refusal), grace=False)
         if report.plan.blocked or (report.plan.reason == Reason.CONVERGED
                                    and report.diagnosis.state == ClusterState.ONLINE):
             self._waiting.pop(key, None)
             return self._cadence.poll
         return self._backoff(key, unsettled_fingerprint(report))
 
-    def _backoff(self, key: str, fingerprint: tuple[object, ...]) -> float:
-        """``fast`` for a new situation; twice the last delay, up to the poll, for the same one."""
+    def _backoff(self, key: str, fingerprint: tuple[object, ...], *, grace: bool = True) -> float:
+        """``fast`` for a new situation (and, with ``grace``, for as long as it is younger than
+        :attr:`Cadence.grace`); then twice the last delay, up to the poll, while it stays the same."""
         fast, poll = min(self._cadence.fast, self._cadence.poll), self._cadence.poll
+        now = self._clock.now()
         last = self._waiting.get(key)
-        delay = min(poll, last[1] * 2) if last is not None and last[0] == fingerprint else fast
-        self._waiting[key] = (fingerprint, delay)
+        if last is None or last[0] != fingerprint:
+            since, delay = now, fast
+        elif grace and now - last[1] < self._cadence.grace:
+            since, delay = last[1], fast
+        else:
+            since, delay = last[1], min(poll, last[2] * 2)
+        self._waiting[key] = (fingerprint, since, delay)
         return delay
 
     async def _write_status(self, obj: Mapping[str, Any], group: GroupStatus) -> None:
