@@ -107,11 +107,16 @@ class _HeldConnection:
     """A driver connection whose constructor and statements block until ``release`` is set."""
 
     release = threading.Event()
+    entered = threading.Event()
+    """Set once a thread is inside the constructor (a connect is under way)."""
+    closed = threading.Event()
+    """Set once a connection was shut down or closed."""
     made: list[_HeldConnection] = []
 
     def __init__(self, **kwargs: object) -> None:
         self.shut = False
         self.is_secure = False
+        _HeldConnection.entered.set()
         _HeldConnection.release.wait(10)
         _HeldConnection.made.append(self)
 
@@ -123,15 +128,17 @@ class _HeldConnection:
 
     def shutdown(self) -> None:
         self.shut = True
+        _HeldConnection.closed.set()
 
     def close(self) -> None:
-        self.shut = True
+        self.shutdown()
 
 
 @pytest.fixture
 def held(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[_HeldConnection]]:
     monkeypatch.setattr(connection, "MySQLConnection", _HeldConnection)
-    _HeldConnection.release.clear()
+    for event in (_HeldConnection.release, _HeldConnection.entered, _HeldConnection.closed):
+        event.clear()
     _HeldConnection.made.clear()
     yield _HeldConnection
     _HeldConnection.release.set()
@@ -139,16 +146,13 @@ def held(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[_HeldConnection]]:
 
 async def test_a_connection_opened_by_a_cancelled_connect_is_closed(held: type[_HeldConnection]) -> None:
     task = asyncio.create_task(connect(WHERE, Credentials("x", PASSWORD)))
-    await asyncio.sleep(0)  # let it hand the connect to its thread
+    assert await asyncio.to_thread(held.entered.wait, 5), "the connect reached its thread"
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     held.release.set()  # the thread finishes connecting after nobody waits for it any more
-    for _ in range(200):
-        if held.made and held.made[0].shut:
-            break
-        await asyncio.sleep(0.01)
-    assert held.made and held.made[0].shut, "the abandoned connection was closed"
+    assert await asyncio.to_thread(held.closed.wait, 5), "the abandoned connection was closed"
+    assert held.made and held.made[0].shut
 
 
 async def test_a_statement_past_its_deadline_is_unreachable_and_cuts_the_socket(
