@@ -138,6 +138,15 @@ def done(passes: list[PassReport], kind: Kind | None = None) -> list[Action]:
             if p.result is not None and p.result.outcome == Outcome.DONE and kind in (None, p.result.action.kind)]
 
 
+async def formed_group(new_fleet: Callable[[int], MysqlFleet], connector: MysqlConnector,
+                       ) -> tuple[MysqlFleet, Harnessed, int]:
+    """A fresh fleet of three formed into one ONLINE group by the manager, and its primary's index."""
+    fleet = new_fleet(3)
+    h = Harnessed(fleet, connector)
+    await h.converge(Desired(instances=3))
+    return fleet, h, h.primary(h.passes[-1])
+
+
 def rows_on(fleet: MysqlFleet, index: int, table: str = "app.t") -> list[int]:
     return [r[0] for r in fleet[index].sql(f"SELECT id FROM {table} ORDER BY id")]
 
@@ -247,10 +256,7 @@ async def test_grow_to_five_with_a_forced_clone_then_shrink_to_three(
 async def test_crashed_members_rejoin_on_their_own_and_a_new_primary_is_elected(
     new_fleet: Callable[[int], MysqlFleet], connector: MysqlConnector,
 ) -> None:
-    fleet = new_fleet(3)
-    h = Harnessed(fleet, connector)
-    await h.converge(Desired(instances=3))
-    primary = h.primary(h.passes[-1])
+    fleet, h, primary = await formed_group(new_fleet, connector)
     secondary = next(i for i in range(3) if i != primary)
 
     killed_uuid = h.passes[-1].snapshot.instances[secondary].uuid
@@ -281,10 +287,7 @@ async def test_crashed_members_rejoin_on_their_own_and_a_new_primary_is_elected(
 async def test_complete_outage_reboots_from_the_most_advanced_member_without_losing_a_row(
     new_fleet: Callable[[int], MysqlFleet], connector: MysqlConnector,
 ) -> None:
-    fleet = new_fleet(3)
-    h = Harnessed(fleet, connector)
-    await h.converge(Desired(instances=3))
-    primary = h.primary(h.passes[-1])
+    fleet, h, primary = await formed_group(new_fleet, connector)
     behind, ahead = (i for i in range(3) if i != primary)
     write(fleet, primary, range(1, 11))
     wait_rows(fleet, [0, 1, 2], list(range(1, 11)))
@@ -320,10 +323,7 @@ async def test_complete_outage_reboots_from_the_most_advanced_member_without_los
 async def test_two_of_three_lost_is_no_quorum_and_nothing_is_forced(
     new_fleet: Callable[[int], MysqlFleet], connector: MysqlConnector,
 ) -> None:
-    fleet = new_fleet(3)
-    h = Harnessed(fleet, connector)
-    await h.converge(Desired(instances=3))
-    primary = h.primary(h.passes[-1])
+    _, h, primary = await formed_group(new_fleet, connector)
     for i in range(3):
         if i != primary:
             h.kill(i)
@@ -381,10 +381,7 @@ def local_state(instance: MysqlInstance) -> tuple[object, ...]:
 async def test_the_executor_refuses_an_errant_joiner_and_finds_an_online_member_already_joined(
     new_fleet: Callable[[int], MysqlFleet], connector: MysqlConnector,
 ) -> None:
-    fleet = new_fleet(3)
-    h = Harnessed(fleet, connector)
-    await h.converge(Desired(instances=3))
-    primary = h.primary(h.passes[-1])
+    fleet, h, primary = await formed_group(new_fleet, connector)
     errant, online = (i for i in range(3) if i != primary)
     write(fleet, primary, range(1, 6))
     wait_rows(fleet, [0, 1, 2], list(range(1, 6)))
