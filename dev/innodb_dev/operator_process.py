@@ -83,10 +83,10 @@ class OperatorProcess:
     def metrics(self) -> str:
         return self.get("/metrics", self.metrics_port)[1]
 
-    def metric(self, name: str, **labels: str) -> float | None:
-        """The value of one sample, or None when absent."""
+    def metric(self, family: str, /, **labels: str) -> float | None:
+        """The value of one sample, or None when absent (``labels`` may include ``name``)."""
         for line in self.metrics().splitlines():
-            if not line.startswith(name + "{") and not line.startswith(name + " "):
+            if not line.startswith(family + "{") and not line.startswith(family + " "):
                 continue
             found = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0])) if "{" in line else {}
             if all(found.get(k) == v for k, v in labels.items()):

@@ -46,6 +46,8 @@ from innodb_operator.kube.listwatch import ResourceListWatch
 from innodb_operator.kube.resources import PODS, ResourceType
 from innodb_operator.leaderelection import LeaderElector, LostLeadership
 from innodb_operator.mysql.instance import MysqlConnector
+from innodb_operator.observability.clusters import CLUSTER_METRICS
+from innodb_operator.observability.metrics import PrometheusQueueMetrics
 from innodb_operator.settings import Settings
 from innodb_operator.workqueue import RateLimitingQueue
 
@@ -110,7 +112,8 @@ def build(settings: Settings, client: KubeClient) -> Operator:
     """Wire informers, queues and controllers for ``settings``."""
     op = Operator(settings=settings, client=client)
     identity = settings.identity or f"{socket.gethostname()}_{os.getpid()}"
-    queue: RateLimitingQueue[str] = RateLimitingQueue("innodbcluster", clock=MonotonicClock())
+    queue: RateLimitingQueue[str] = RateLimitingQueue(
+        "innodbcluster", clock=MonotonicClock(), metrics=PrometheusQueueMetrics())
     clusters = _informers_for(client, INNODBCLUSTERS, settings)
     for informer in clusters:
         informer.add_handler(*enqueue_self(queue))
@@ -129,11 +132,12 @@ def build(settings: Settings, client: KubeClient) -> Operator:
     events = EventRecorder(client, identity)
     reconciler = InnoDBClusterReconciler(
         client, KindReader(clusters), children, events=events,
-        poll_seconds=settings.poll_seconds, operator_image=settings.operator_image,
+        poll_seconds=settings.poll_seconds, operator_image=settings.operator_image, metrics=CLUSTER_METRICS,
     )
     # The group manager: its own queue and workers, fed by the same informers, so that SQL on
     # a slow group never holds up the Kubernetes side and nothing there stops the group side.
-    group_queue: RateLimitingQueue[str] = RateLimitingQueue("groupmanager", clock=MonotonicClock())
+    group_queue: RateLimitingQueue[str] = RateLimitingQueue(
+        "groupmanager", clock=MonotonicClock(), metrics=PrometheusQueueMetrics())
     for informer in clusters:
         informer.add_handler(*enqueue_self_on_spec_change(group_queue))
     for informer in children["StatefulSet"].informers + children["Secret"].informers:
@@ -145,6 +149,7 @@ def build(settings: Settings, client: KubeClient) -> Operator:
         client, KindReader(clusters), children["StatefulSet"], children["Secret"], KindReader(pods),
         manager=GroupManager(op.connector), events=events,
         cadence=Cadence(poll=settings.poll_seconds, deadline=settings.group_pass_deadline_seconds),
+        metrics=CLUSTER_METRICS,
     )
     op.informers.extend(clusters + child_informers + pods)
     op.controllers.append(Controller("innodbcluster", reconciler, queue, clusters + child_informers,

@@ -62,7 +62,7 @@ class LeaderElector:
         self._observed: tuple[str, str] | None = None  # (holder, renewTime) last seen
         self._observed_at = 0.0  # monotonic time the observed record last changed
         self.last_contact = 0.0  # monotonic time of the last successful API call
-        LEADER.labels(lease=name).set(0)
+        LEADER.labels(name=name).set(0)
 
     @property
     def is_leader(self) -> bool:
@@ -80,7 +80,7 @@ class LeaderElector:
         """Follow until the lease is ours, then renew it; raises LostLeadership if renewal fails."""
         acquired_at = await self._acquire()
         self._leading.set()
-        LEADER.labels(lease=self.name).set(1)
+        LEADER.labels(name=self.name).set(1)
         log.info("became leader", lease=f"{self.namespace}/{self.name}", identity=self.identity)
         await self._renew_forever(acquired_at)
 
@@ -89,7 +89,7 @@ class LeaderElector:
         if not self.is_leader:
             return
         self._leading.clear()
-        LEADER.labels(lease=self.name).set(0)
+        LEADER.labels(name=self.name).set(0)
         try:
             lease = await self._client.get(LEASES, self.name, self.namespace)
             if (lease.get("spec") or {}).get("holderIdentity") != self.identity:
@@ -148,7 +148,7 @@ class LeaderElector:
 
     def _lose(self, reason: str) -> NoReturn:
         self._leading.clear()
-        LEADER.labels(lease=self.name).set(0)
+        LEADER.labels(name=self.name).set(0)
         raise LostLeadership(f"could not renew lease {self.namespace}/{self.name}: {reason}")
 
     async def _try_acquire_or_renew(self) -> bool:

@@ -19,21 +19,27 @@ LEASE_SECONDS = 4.0
 RENEW_SECONDS = 1.0
 
 METRIC_FAMILIES = [
-    "innodb_operator_workqueue_depth",
-    "innodb_operator_workqueue_adds_total",
-    "innodb_operator_workqueue_queue_duration_seconds",
-    "innodb_operator_workqueue_work_duration_seconds",
-    "innodb_operator_workqueue_retries_total",
-    "innodb_operator_workqueue_unfinished_work_seconds",
-    "innodb_operator_workqueue_longest_running_processor_seconds",
-    "innodb_operator_reconcile_total",
-    "innodb_operator_reconcile_errors_total",
-    "innodb_operator_reconcile_duration_seconds",
+    "workqueue_depth",
+    "workqueue_adds_total",
+    "workqueue_queue_duration_seconds",
+    "workqueue_work_duration_seconds",
+    "workqueue_retries_total",
+    "workqueue_unfinished_work_seconds",
+    "workqueue_longest_running_processor_seconds",
+    "controller_runtime_reconcile_total",
+    "controller_runtime_reconcile_errors_total",
+    "controller_runtime_reconcile_time_seconds",
+    "controller_runtime_max_concurrent_reconciles",
+    "controller_runtime_active_workers",
+    "rest_client_requests_total",
+    "rest_client_request_duration_seconds",
+    "leader_election_master_status",
     "innodb_operator_watch_restarts_total",
     "innodb_operator_watch_events_total",
     "innodb_operator_api_requests_total",
-    "innodb_operator_leader_is_leader",
     "innodb_operator_build_info",
+    "innodb_cluster_state",
+    "innodb_cluster_routers_desired",
 ]
 
 
@@ -50,11 +56,13 @@ def start_operator(cp: ControlPlane, namespace: str, tmp_path: Path, identity: s
 
 
 def is_leader(proc: OperatorProcess) -> bool:
-    return proc.metric("innodb_operator_leader_is_leader", lease="leader") == 1.0
+    return proc.metric("leader_election_master_status", name="leader") == 1.0
 
 
 def reconciles(proc: OperatorProcess) -> float:
-    return proc.metric("innodb_operator_reconcile_total", controller="innodbcluster", result="success") or 0.0
+    """Object-reconcile passes that succeeded (most ask to be looked at again: ``requeue_after``)."""
+    return sum(proc.metric("controller_runtime_reconcile_total", controller="innodbcluster", result=result) or 0.0
+               for result in ("success", "requeue_after"))
 
 
 def create_cluster(cp: ControlPlane, namespace: str, name: str) -> None:
@@ -154,6 +162,9 @@ def test_readyz_is_503_until_informers_sync_then_200_and_metrics_lists_every_fam
         assert (proc.metric("innodb_operator_api_requests_total", verb="list", code="200") or 0) >= 1
         assert (proc.metric("innodb_operator_watch_events_total", type="ADDED") or 0) >= 1
         assert proc.metric("innodb_operator_build_info") == 1.0
+        assert (proc.metric("controller_runtime_max_concurrent_reconciles", controller="groupmanager") or 0) >= 1
+        assert (proc.metric("rest_client_requests_total", method="GET", code="200") or 0) >= 1
+        assert proc.metric("innodb_cluster_routers_desired", namespace=namespace, cluster="metrics") is not None
     finally:
         proxy.close()
 

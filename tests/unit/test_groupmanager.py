@@ -63,12 +63,13 @@ class Setup:
         self.clock = FakeClock()
         self.reconciler = self.make()
 
-    def make(self) -> gm.GroupManagerReconciler:
+    def make(self, **kwargs: Any) -> gm.GroupManagerReconciler:
+        """The reconciler on these caches; ``kwargs`` go to its constructor (e.g. ``metrics``)."""
         api = self.api
         return gm.GroupManagerReconciler(
             api, Cache(api, "InnoDBCluster"), Cache(api, "StatefulSet"), Cache(api, "Secret"),  # type: ignore[arg-type]
             Cache(api, "Pod"), manager=self.manager, events=EventRecorder(api, "replica-a"),  # type: ignore[arg-type]
-            cadence=gm.Cadence(fast=2, poll=30, deadline=30, grace=30), clock=self.clock)
+            cadence=gm.Cadence(fast=2, poll=30, deadline=30, grace=30), clock=self.clock, **kwargs)
 
     async def run(self, passes: int = 1) -> Result:
         result = Result()

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from innodb_operator.clock import FakeClock
-from innodb_operator.observability.metrics import REGISTRY
+from innodb_operator.observability.metrics import REGISTRY, PrometheusQueueMetrics
 from innodb_operator.workqueue import ShutDown, WorkQueue
 
 
@@ -34,7 +34,7 @@ async def make_queue(clock: FakeClock) -> AsyncIterator[Callable[[], WorkQueue[s
     queues: list[WorkQueue[str]] = []
 
     def make() -> WorkQueue[str]:
-        queue = WorkQueue[str](f"test-wq-{uuid.uuid4().hex[:12]}", clock=clock)
+        queue = WorkQueue[str](f"test-wq-{uuid.uuid4().hex[:12]}", clock=clock, metrics=PrometheusQueueMetrics())
         queues.append(queue)
         return queue
 
@@ -275,16 +275,24 @@ async def test_shutdown_releases_a_pending_drain(make_queue: Callable[[], WorkQu
 # --- metrics -----------------------------------------------------------------------
 
 
+async def test_a_queue_without_a_provider_exports_nothing(clock: FakeClock) -> None:
+    q = WorkQueue[str](f"test-wq-{uuid.uuid4().hex[:12]}", clock=clock)
+    q.add("ns/a")
+    await q.get()
+    assert sample("workqueue_depth", q) is None and sample("workqueue_adds_total", q) is None
+    assert sample("workqueue_unfinished_work_seconds", q) is None
+
+
 async def test_depth_and_adds_are_exported(make_queue: Callable[[], WorkQueue[str]]) -> None:
     q = make_queue()
-    assert sample("innodb_operator_workqueue_depth", q) == 0
+    assert sample("workqueue_depth", q) == 0
     q.add("ns/a")
     q.add("ns/a")
     q.add("ns/b")
-    assert sample("innodb_operator_workqueue_depth", q) == 2
-    assert sample("innodb_operator_workqueue_adds_total", q) == 3
+    assert sample("workqueue_depth", q) == 2
+    assert sample("workqueue_adds_total", q) == 3
     await q.get()
-    assert sample("innodb_operator_workqueue_depth", q) == 1
+    assert sample("workqueue_depth", q) == 1
 
 
 async def test_queue_and_work_durations_are_measured_on_the_clock(
@@ -297,18 +305,18 @@ async def test_queue_and_work_durations_are_measured_on_the_clock(
     key = await q.get()
     clock.advance(1.5)
     q.done(key)
-    assert sample("innodb_operator_workqueue_queue_duration_seconds_count", q) == 1
-    assert sample("innodb_operator_workqueue_queue_duration_seconds_sum", q) == pytest.approx(3.0)
-    assert sample("innodb_operator_workqueue_work_duration_seconds_count", q) == 1
-    assert sample("innodb_operator_workqueue_work_duration_seconds_sum", q) == pytest.approx(1.5)
+    assert sample("workqueue_queue_duration_seconds_count", q) == 1
+    assert sample("workqueue_queue_duration_seconds_sum", q) == pytest.approx(3.0)
+    assert sample("workqueue_work_duration_seconds_count", q) == 1
+    assert sample("workqueue_work_duration_seconds_sum", q) == pytest.approx(1.5)
 
 
 async def test_unfinished_work_and_longest_processor_grow_with_fake_time(
     clock: FakeClock, make_queue: Callable[[], WorkQueue[str]]
 ) -> None:
     q = make_queue()
-    unfinished = "innodb_operator_workqueue_unfinished_work_seconds"
-    longest = "innodb_operator_workqueue_longest_running_processor_seconds"
+    unfinished = "workqueue_unfinished_work_seconds"
+    longest = "workqueue_longest_running_processor_seconds"
     q.add("ns/a")
     q.add("ns/b")
     assert sample(unfinished, q) == 0

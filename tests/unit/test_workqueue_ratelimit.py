@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from innodb_operator.clock import FakeClock
-from innodb_operator.observability.metrics import REGISTRY
+from innodb_operator.observability.metrics import REGISTRY, PrometheusQueueMetrics
 from innodb_operator.workqueue import (
     ItemExponentialFailureRateLimiter,
     MaxOfRateLimiter,
@@ -134,7 +134,8 @@ async def make_queue(
     queues: list[RateLimitingQueue[str]] = []
 
     def make(limiter: RateLimiter | None) -> RateLimitingQueue[str]:
-        queue = RateLimitingQueue[str](f"test-rlq-{uuid.uuid4().hex[:12]}", clock=clock, rate_limiter=limiter)
+        queue = RateLimitingQueue[str](f"test-rlq-{uuid.uuid4().hex[:12]}", clock=clock, rate_limiter=limiter,
+                                            metrics=PrometheusQueueMetrics())
         queues.append(queue)
         return queue
 
@@ -173,7 +174,7 @@ async def test_add_rate_limited_backs_off_and_forget_resets(
     clock.advance(1.0)
     await settle()
     assert len(q) == 1, "after forget the backoff starts over at the base delay"
-    retries = REGISTRY.get_sample_value("innodb_operator_workqueue_retries_total", {"name": q.name})
+    retries = REGISTRY.get_sample_value("workqueue_retries_total", {"name": q.name})
     assert retries == 3
 
 

@@ -84,6 +84,8 @@ class Instance:
     start_on_boot: bool = False
     super_read_only: bool | None = None
     version: str = ""
+    last_clone: str = ""
+    """When the last clone into this server began (ISO time; "" for never)."""
 
     @property
     def in_group(self) -> bool:

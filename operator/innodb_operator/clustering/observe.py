@@ -93,6 +93,7 @@ async def observe_instance(connector: Connector, target: Target, credentials: Cr
         start_on_boot=bool(facts.start_on_boot),
         super_read_only=facts.super_read_only,
         version=facts.version,
+        last_clone=facts.last_clone_started.isoformat() if facts.last_clone_started else "",
     )
 
 

@@ -27,7 +27,8 @@ Contract (level-triggered; runs apart from the object reconcile, with its own qu
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +43,7 @@ from innodb_operator.clock import Clock, MonotonicClock
 from innodb_operator.clustering.actions import Outcome
 from innodb_operator.clustering.manager import GroupManager, PassReport
 from innodb_operator.clustering.model import Desired
-from innodb_operator.clustering.plan import Reason
+from innodb_operator.clustering.plan import Kind, Reason
 from innodb_operator.clustering.state import ClusterState
 from innodb_operator.controllers.groupview import (
     Notice,
@@ -58,11 +59,13 @@ from innodb_operator.controllers.groupview import (
     unsettled_fingerprint,
 )
 from innodb_operator.controllers.kinds import INNODBCLUSTERS, ObjectReader, cached_cluster, now_rfc3339
+from innodb_operator.controllers.lifecycle import Changes, Lifecycle, clones_seen, group_sample
 from innodb_operator.controllers.recovery import AccountRecovery
 from innodb_operator.controllers.runner import Result
 from innodb_operator.kube import errors, resources
 from innodb_operator.kube.client import KubeClient
 from innodb_operator.kube.events import EventRecorder
+from innodb_operator.observability.clusters import ClusterMetrics
 
 log = structlog.get_logger(__name__)
 
@@ -91,7 +94,8 @@ class GroupManagerReconciler:
 
     def __init__(self, client: KubeClient, clusters: ObjectReader, statefulsets: ObjectReader,
                  secrets: ObjectReader, pods: ObjectReader, *, manager: GroupManager, events: EventRecorder,
-                 cadence: Cadence | None = None, clock: Clock | None = None) -> None:
+                 cadence: Cadence | None = None, clock: Clock | None = None,
+                 metrics: ClusterMetrics | None = None, wall: Callable[[], float] = time.time) -> None:
         self._client = client
         self._status_client = client.with_field_manager(FIELD_MANAGER)
         self._clusters = clusters
@@ -103,17 +107,22 @@ class GroupManagerReconciler:
         self._events = events
         self._cadence = cadence or Cadence()
         self._clock = clock or MonotonicClock()
+        self._metrics = metrics if metrics is not None else ClusterMetrics()
+        self._wall = wall
+        self._lifecycle = Lifecycle()
         self._said: dict[tuple[str, str], tuple[object, ...]] = {}
         self._waiting: dict[str, tuple[tuple[object, ...], float, float]] = {}  # fingerprint, since, delay
 
     def forget(self, key: str) -> None:
         """The cluster is gone: drop everything remembered for it."""
         self._manager.forget(key)
+        self._lifecycle.forget(key)
         self._waiting.pop(key, None)
         for slot in [s for s in self._said if s[0] == key]:
             del self._said[slot]
         namespace, _, name = key.partition("/")
         self._events.forget(namespace, name)
+        self._metrics.forget(namespace, name)
 
     async def reconcile(self, key: str) -> Result:
         obj = cached_cluster(self._clusters, key)
@@ -144,9 +153,15 @@ class GroupManagerReconciler:
                     said = notices(spec, report, group)
                     delay = self._delay(key, report)
                     state, next_reason = report.diagnosis.state.value, report.plan.reason
+                    reached = any(i.reachable for i in report.snapshot.instances)
+                    changes = self._lifecycle.step(key, group, clones_seen(spec, report.snapshot), self._clock.now())
+                    rebooted = (report.result is not None and report.result.outcome == Outcome.DONE
+                                and report.result.action.kind == Kind.REBOOT)
                 else:
                     attempt = await self._recovery.run(key, cluster, targets, desired, pods, passwords)
                     group, said = attempt.group, attempt.notices
+                    reached, rebooted = False, False
+                    changes = self._lifecycle.step(key, group, {}, self._clock.now())
                     delay = (self._cadence.fast if attempt.recovered
                              else self._backoff(key, ("credentials", attempt.outcome), grace=False))
                     state, next_reason = group.state, None
@@ -159,10 +174,23 @@ class GroupManagerReconciler:
         (log.debug if next_reason == Reason.CONVERGED else log.info)(
             "group pass", state=state, next=group.next.reason, action=group.next.action or None,
             elapsed_seconds=round(self._clock.now() - started, 2), deadline_seconds=deadline)
+        self._report_metrics(namespace, name, group, changes, reached=reached, rebooted=rebooted)
         await self._write_status(obj, group)
-        for notice in said:
+        for notice in [*said, *changes.notices]:
             await self._say(key, obj, notice)
         return Result(requeue_after=delay)
+
+    def _report_metrics(self, namespace: str, name: str, group: GroupStatus, changes: Changes, *, reached: bool,
+                        rebooted: bool) -> None:
+        m = self._metrics
+        if group.observed:
+            m.report_group(namespace, name, group_sample(group, reached=reached, wall_now=self._wall()))
+        for what, amount in (("primary_changes", changes.primary_changes), ("rejoins", changes.rejoins),
+                             ("clones", changes.clones), ("reboots", int(rebooted))):
+            if amount:
+                m.count(namespace, name, what, amount)
+        if changes.failover_seconds is not None:
+            m.observe_failover(namespace, name, changes.failover_seconds)
 
     async def _passwords(self, namespace: str, name: str) -> dict[str, str]:
         """From the cache; live from the API server when the cache lacks any (it may lag)."""

@@ -20,7 +20,9 @@ Contract (level-triggered; the pass never asks which event woke it):
      without the rejected values, and the pass waits for the next poll without raising.
   4. Compute its part of the status (``SpecValid``, ``Ready``, ``Available``, ``Progressing``,
      ``observedGeneration``, ``router``) and server-side-apply it only when it differs.
-  5. Ask to be looked at again after the poll interval, while the cluster exists.
+  5. Report the workloads' figures to the cluster metrics (routers desired and ready, server pods
+     on the StatefulSet's current template); a deleted cluster's series are dropped.
+  6. Ask to be looked at again after the poll interval, while the cluster exists.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from innodb_operator.kube import errors, resources
 from innodb_operator.kube.client import KubeClient
 from innodb_operator.kube.events import EventRecorder
 from innodb_operator.kube.resources import ResourceType
+from innodb_operator.observability.clusters import ClusterMetrics, ObjectSample
 
 log = structlog.get_logger(__name__)
 
@@ -54,6 +57,16 @@ CHILD_TYPES: dict[str, ResourceType] = {
         resources.PDBS, resources.CRONJOBS,
     )
 }
+
+
+def object_sample(observed: Observed) -> ObjectSample:
+    """The cluster metrics of the workloads as the cache shows them (0 for what does not exist yet)."""
+    router, statefulset = observed.router or {}, observed.statefulset or {}
+    return ObjectSample(
+        routers_desired=int((router.get("spec") or {}).get("replicas") or 0),
+        routers_ready=int((router.get("status") or {}).get("readyReplicas") or 0),
+        members_updated=int((statefulset.get("status") or {}).get("updatedReplicas") or 0),
+    )
 
 
 def _condition(status: Mapping[str, Any] | None, type_: str) -> Mapping[str, Any] | None:
@@ -68,7 +81,7 @@ class InnoDBClusterReconciler:
 
     def __init__(
         self, client: KubeClient, clusters: ObjectReader, children: Mapping[str, ObjectReader], *,
-        events: EventRecorder, poll_seconds: float, operator_image: str,
+        events: EventRecorder, poll_seconds: float, operator_image: str, metrics: ClusterMetrics | None = None,
     ) -> None:
         self._client = client
         self._clusters = clusters
@@ -77,11 +90,13 @@ class InnoDBClusterReconciler:
         self._poll = poll_seconds
         self._operator_image = operator_image
         self._applier = ChildApplier(client)
+        self._metrics = metrics if metrics is not None else ClusterMetrics()
 
     def forget(self, key: str) -> None:
         namespace, _, name = key.partition("/")
         self._applier.forget_owner(key)
         self._events.forget(namespace, name)
+        self._metrics.forget(namespace, name)
 
     async def reconcile(self, key: str) -> Result:
         obj = cached_cluster(self._clusters, key)
@@ -109,6 +124,7 @@ class InnoDBClusterReconciler:
             statefulset=self._children["StatefulSet"].get(namespace, name),
             router=self._children["Deployment"].get(namespace, f"{name}-router"),
         )
+        self._metrics.report_objects(namespace, name, object_sample(observed))
         status = object_status(cluster, problems, observed, previous, now_rfc3339())
         if status != object_part(previous):
             body = {"apiVersion": API_VERSION, "kind": INNODBCLUSTER_KIND,

@@ -27,7 +27,13 @@ import structlog
 from innodb_operator.cache import Informer
 from innodb_operator.kube.errors import is_temporary
 from innodb_operator.observability.logs import reconcile_context
-from innodb_operator.observability.metrics import RECONCILE_DURATION, RECONCILE_ERRORS, RECONCILE_TOTAL
+from innodb_operator.observability.metrics import (
+    ACTIVE_WORKERS,
+    MAX_CONCURRENT_RECONCILES,
+    RECONCILE_ERRORS,
+    RECONCILE_TIME,
+    RECONCILE_TOTAL,
+)
 from innodb_operator.workqueue import RateLimitingQueue, ShutDown
 
 log = structlog.get_logger(__name__)
@@ -75,6 +81,8 @@ class Controller:
         """Wait for the informers, then run the workers until :meth:`stop` or cancellation."""
         await asyncio.gather(*(inf.wait_for_sync(self._sync_timeout) for inf in self._informers))
         self._synced = True
+        MAX_CONCURRENT_RECONCILES.labels(controller=self.name).set(self._workers)
+        ACTIVE_WORKERS.labels(controller=self.name).set(0)
         log.info("controller started", controller=self.name, workers=self._workers)
         self._worker_tasks = [
             asyncio.create_task(self._worker(i), name=f"{self.name}-worker-{i}") for i in range(self._workers)
@@ -112,6 +120,8 @@ class Controller:
     async def _process(self, key: str) -> None:
         started = time.monotonic()
         result_label = "error"
+        active = ACTIVE_WORKERS.labels(controller=self.name)
+        active.inc()
         with reconcile_context(self.name, key):
             try:
                 result = await self._reconciler.reconcile(key)
@@ -131,11 +141,12 @@ class Controller:
                 result_label = "success"
                 self.queue.forget(key)
                 if result.requeue_after is not None:
+                    result_label = "requeue_after"
                     self.queue.add_after(key, result.requeue_after)
             finally:
-                elapsed = time.monotonic() - started
+                active.dec()
                 RECONCILE_TOTAL.labels(controller=self.name, result=result_label).inc()
-                RECONCILE_DURATION.labels(controller=self.name, result=result_label).observe(elapsed)
+                RECONCILE_TIME.labels(controller=self.name).observe(time.monotonic() - started)
 
 
 # --- event-to-key mappers ------------------------------------------------------------

@@ -5,8 +5,9 @@ Contract:
   * Every failure raises from :mod:`innodb_operator.kube.errors`; the client
     library's exceptions never escape this module.
   * Every request, including each watch, is counted once in
-    ``innodb_operator_api_requests_total{verb,resource,code}``; ``code`` is 0 when no
-    HTTP response arrived.
+    ``innodb_operator_api_requests_total{verb,resource,code}`` and in client-go's
+    ``rest_client_requests_total{code,method,host}`` (``code`` is 0 when no HTTP response
+    arrived), and timed until its response headers in ``rest_client_request_duration_seconds``.
   * Server-side apply uses the client's field manager (:attr:`KubeClient.field_manager`),
     so the operator owns the same fields across restarts and replicas; a client made with
     :meth:`KubeClient.with_field_manager` shares the connection under another manager (the
@@ -19,8 +20,10 @@ Contract:
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import aiohttp
 from kubernetes_asyncio import client as k8s_client
@@ -28,7 +31,7 @@ from kubernetes_asyncio import config as k8s_config
 
 from innodb_operator.kube import errors
 from innodb_operator.kube.resources import ResourceType
-from innodb_operator.observability.metrics import API_REQUESTS
+from innodb_operator.observability.metrics import API_REQUESTS, REST_CLIENT_DURATION, REST_CLIENT_REQUESTS
 
 Body = dict[str, Any]
 Verb = Literal["get", "list", "watch", "create", "update", "patch", "apply", "delete"]
@@ -43,6 +46,8 @@ class KubeClient:
     def __init__(self, api_client: Any, field_manager: str = FIELD_MANAGER) -> None:
         self._api = api_client
         self.field_manager = field_manager
+        configuration = getattr(api_client, "configuration", None)
+        self._host = urlsplit(str(getattr(configuration, "host", "") or "")).netloc
 
     def with_field_manager(self, field_manager: str) -> KubeClient:
         """The same connection, applying under another field manager (e.g. a second status writer)."""
@@ -201,6 +206,7 @@ class KubeClient:
         content_type: str = "application/json", timeout: aiohttp.ClientTimeout = _DEFAULT_TIMEOUT,
     ) -> aiohttp.ClientResponse:
         """Send one request; return the response when it is 2xx, else raise and release it."""
+        started = time.monotonic()
         try:
             response: aiohttp.ClientResponse = await self._api.call_api(
                 path, method,
@@ -212,9 +218,9 @@ class KubeClient:
                 _request_timeout=timeout,
             )
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            API_REQUESTS.labels(verb=verb, resource=rt.name, code="0").inc()
+            self._count(verb, rt, method, 0, started)
             raise errors.TransportError(f"{verb} {rt.name}: {exc!r}") from exc
-        API_REQUESTS.labels(verb=verb, resource=rt.name, code=str(response.status)).inc()
+        self._count(verb, rt, method, response.status, started)
         if 200 <= response.status < 300:
             return response
         try:
@@ -224,6 +230,11 @@ class KubeClient:
         finally:
             response.release()
         raise _status_error(response.status, raw, response.headers.get("Retry-After"), f"{verb} {rt.name}")
+
+    def _count(self, verb: Verb, rt: ResourceType, method: str, code: int, started: float) -> None:
+        API_REQUESTS.labels(verb=verb, resource=rt.name, code=str(code)).inc()
+        REST_CLIENT_REQUESTS.labels(code=str(code), method=method, host=self._host).inc()
+        REST_CLIENT_DURATION.labels(verb=method, host=self._host).observe(time.monotonic() - started)
 
 
 def _status_error(status: int, raw: bytes, retry_after: str | None, what: str) -> errors.KubeError:

@@ -96,6 +96,8 @@ class InstanceFacts:
     group_seeds: tuple[str, ...]
     communication_stack: str | None
     start_on_boot: bool | None
+    last_clone_started: datetime | None = None
+    """When the last clone into this instance began (``clone_status``), None if never."""
 
     @property
     def gr_plugin_active(self) -> bool:
@@ -141,6 +143,10 @@ async def instance_facts(session: Session) -> InstanceFacts:
         value = variables.get(f"group_replication_{name}")
         return value if value else None
 
+    last_clone = None
+    if plugins.get("clone") == "ACTIVE":
+        clone = await _row(session, "SELECT begin_time FROM performance_schema.clone_status ORDER BY id DESC LIMIT 1")
+        last_clone = _time(clone["begin_time"]) if clone is not None else None
     single_primary = gr("single_primary_mode")
     start_on_boot = gr("start_on_boot")
     seeds = gr("group_seeds")
@@ -164,6 +170,7 @@ async def instance_facts(session: Session) -> InstanceFacts:
         group_seeds=tuple(s.strip() for s in seeds.split(",") if s.strip()) if seeds else (),
         communication_stack=gr("communication_stack"),
         start_on_boot=None if start_on_boot is None else _flag(start_on_boot),
+        last_clone_started=last_clone,
     )
 
 

@@ -1,14 +1,21 @@
-"""Every Prometheus metric the operator exports, in one registry, under one prefix.
+"""The operator's own Prometheus metrics, in one registry.
 
 Contract:
   * All families live in :data:`REGISTRY` (not prometheus-client's global one), so a
     test can read values without interference from other libraries, and ``/metrics``
-    serves exactly this set.
-  * Names start with ``innodb_operator_``. Label values are kinds, verbs, resources,
-    codes and queue names: never object names with secrets, never passwords.
-  * Gauges that describe in-flight work (unfinished work, longest running processor)
-    are computed at scrape time from the queues registered with
-    :func:`register_queue_probe`, so they are exact whenever Prometheus looks.
+    serves exactly this set (plus the cluster metrics of :mod:`.clusters`).
+  * Runtime metrics carry the names controller-runtime and client-go export, so existing
+    dashboards chart them: ``workqueue_*{name}``, ``controller_runtime_*{controller}``,
+    ``rest_client_*``, ``leader_election_master_status{name}``. What only this operator has
+    is prefixed ``innodb_operator_``. The former ``innodb_operator_workqueue_*``,
+    ``innodb_operator_reconcile_*`` and ``innodb_operator_leader_is_leader`` families are
+    gone: one name per figure.
+  * Label values are kinds, verbs, resources, codes, hosts and queue names: never object
+    names with secrets, never passwords.
+  * Queues get their metrics through :class:`PrometheusQueueMetrics`, a
+    :class:`~innodb_operator.workqueue.metrics.QueueMetricsProvider` the composition root
+    injects. Its in-flight gauges (unfinished work, longest running processor) are computed
+    at scrape time, so they are exact whenever Prometheus looks.
 """
 
 from __future__ import annotations
@@ -30,98 +37,125 @@ REGISTRY = CollectorRegistry(auto_describe=True)
 
 _DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
-# --- work queue -------------------------------------------------------------------
+# --- work queue (client-go's names) ---------------------------------------------
 
 WORKQUEUE_DEPTH = Gauge(
-    f"{PREFIX}_workqueue_depth", "Keys waiting in the queue, ready to be handed out.",
+    "workqueue_depth", "Current depth of the work queue (keys ready to be handed out).",
     ["name"], registry=REGISTRY,
 )
 WORKQUEUE_ADDS = Counter(
-    f"{PREFIX}_workqueue_adds_total", "Adds accepted by the queue (folded adds included).",
+    "workqueue_adds", "Adds handled by the work queue (folded adds included).",
     ["name"], registry=REGISTRY,
 )
 WORKQUEUE_QUEUE_DURATION = Histogram(
-    f"{PREFIX}_workqueue_queue_duration_seconds", "Time a key waited in the queue before a worker took it.",
+    "workqueue_queue_duration_seconds", "How long a key stays in the queue before a worker takes it.",
     ["name"], buckets=_DURATION_BUCKETS, registry=REGISTRY,
 )
 WORKQUEUE_WORK_DURATION = Histogram(
-    f"{PREFIX}_workqueue_work_duration_seconds", "Time from a worker taking a key to calling done.",
+    "workqueue_work_duration_seconds", "How long processing a key takes (get to done).",
     ["name"], buckets=_DURATION_BUCKETS, registry=REGISTRY,
 )
 WORKQUEUE_RETRIES = Counter(
-    f"{PREFIX}_workqueue_retries_total", "Rate-limited re-adds (retries after an error).",
+    "workqueue_retries", "Rate-limited re-adds (retries after an error).",
     ["name"], registry=REGISTRY,
 )
 
 
 @dataclass(frozen=True)
-class QueueProbe:
-    """Scrape-time view of one queue's in-flight work."""
-
-    name: str
+class _InFlight:
     unfinished_work_seconds: Callable[[], float]
     longest_running_processor_seconds: Callable[[], float]
 
 
-class _QueueProbeCollector(Collector):
+class _InFlightCollector(Collector):
+    """Scrape-time gauges of the queues' in-flight work."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._probes: dict[str, QueueProbe] = {}
+        self._queues: dict[str, _InFlight] = {}
 
-    def register(self, probe: QueueProbe) -> None:
+    def register(self, name: str, probe: _InFlight) -> None:
         with self._lock:
-            self._probes[probe.name] = probe
+            self._queues[name] = probe
 
     def unregister(self, name: str) -> None:
         with self._lock:
-            self._probes.pop(name, None)
+            self._queues.pop(name, None)
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         unfinished = GaugeMetricFamily(
-            f"{PREFIX}_workqueue_unfinished_work_seconds",
+            "workqueue_unfinished_work_seconds",
             "Seconds of work in progress that has not been marked done (sum over workers).",
             labels=["name"],
         )
         longest = GaugeMetricFamily(
-            f"{PREFIX}_workqueue_longest_running_processor_seconds",
+            "workqueue_longest_running_processor_seconds",
             "Seconds the longest running worker has been on its current key.",
             labels=["name"],
         )
         with self._lock:
-            probes = list(self._probes.values())
-        for probe in probes:
-            unfinished.add_metric([probe.name], probe.unfinished_work_seconds())
-            longest.add_metric([probe.name], probe.longest_running_processor_seconds())
+            queues = list(self._queues.items())
+        for name, probe in queues:
+            unfinished.add_metric([name], probe.unfinished_work_seconds())
+            longest.add_metric([name], probe.longest_running_processor_seconds())
         yield unfinished
         yield longest
 
 
-_QUEUE_PROBES = _QueueProbeCollector()
-REGISTRY.register(_QUEUE_PROBES)
+_IN_FLIGHT = _InFlightCollector()
+REGISTRY.register(_IN_FLIGHT)
 
 
-def register_queue_probe(probe: QueueProbe) -> None:
-    """Export a queue's in-flight gauges; a later probe with the same name replaces it."""
-    _QUEUE_PROBES.register(probe)
+class PrometheusQueueMetrics:
+    """The queue metrics provider backed by :data:`REGISTRY` (a later queue of the same name
+    takes over its series)."""
+
+    def depth(self, name: str) -> Gauge:
+        return WORKQUEUE_DEPTH.labels(name=name)
+
+    def adds(self, name: str) -> Counter:
+        return WORKQUEUE_ADDS.labels(name=name)
+
+    def queue_duration(self, name: str) -> Histogram:
+        return WORKQUEUE_QUEUE_DURATION.labels(name=name)
+
+    def work_duration(self, name: str) -> Histogram:
+        return WORKQUEUE_WORK_DURATION.labels(name=name)
+
+    def retries(self, name: str) -> Counter:
+        return WORKQUEUE_RETRIES.labels(name=name)
+
+    def in_flight(self, name: str, unfinished_work_seconds: Callable[[], float],
+                  longest_running_processor_seconds: Callable[[], float]) -> None:
+        _IN_FLIGHT.register(name, _InFlight(unfinished_work_seconds, longest_running_processor_seconds))
+
+    @staticmethod
+    def forget(name: str) -> None:
+        """Stop exporting the in-flight gauges of queue ``name``."""
+        _IN_FLIGHT.unregister(name)
 
 
-def unregister_queue_probe(name: str) -> None:
-    _QUEUE_PROBES.unregister(name)
-
-
-# --- reconcile --------------------------------------------------------------------
+# --- reconcile (controller-runtime's names) --------------------------------------
 
 RECONCILE_TOTAL = Counter(
-    f"{PREFIX}_reconcile_total", "Reconcile passes by controller and result (success, requeue, error).",
+    "controller_runtime_reconcile", "Reconciles by controller and result (success, error, requeue, requeue_after).",
     ["controller", "result"], registry=REGISTRY,
 )
 RECONCILE_ERRORS = Counter(
-    f"{PREFIX}_reconcile_errors_total", "Reconcile passes that raised.",
+    "controller_runtime_reconcile_errors", "Reconciles that raised.",
     ["controller"], registry=REGISTRY,
 )
-RECONCILE_DURATION = Histogram(
-    f"{PREFIX}_reconcile_duration_seconds", "Wall time of one reconcile pass.",
-    ["controller", "result"], buckets=_DURATION_BUCKETS, registry=REGISTRY,
+RECONCILE_TIME = Histogram(
+    "controller_runtime_reconcile_time_seconds", "Wall time of one reconcile.",
+    ["controller"], buckets=_DURATION_BUCKETS, registry=REGISTRY,
+)
+MAX_CONCURRENT_RECONCILES = Gauge(
+    "controller_runtime_max_concurrent_reconciles", "Workers a controller runs.",
+    ["controller"], registry=REGISTRY,
+)
+ACTIVE_WORKERS = Gauge(
+    "controller_runtime_active_workers", "Workers busy with a reconcile right now.",
+    ["controller"], registry=REGISTRY,
 )
 
 # --- watches and API requests ------------------------------------------------------
@@ -140,12 +174,21 @@ API_REQUESTS = Counter(
     "Kubernetes API requests by verb, resource and HTTP status code (0: no response).",
     ["verb", "resource", "code"], registry=REGISTRY,
 )
+REST_CLIENT_REQUESTS = Counter(
+    "rest_client_requests", "Kubernetes API requests by HTTP status code (0: no response), method and host.",
+    ["code", "method", "host"], registry=REGISTRY,
+)
+REST_CLIENT_DURATION = Histogram(
+    "rest_client_request_duration_seconds", "Kubernetes API request latency until the response headers, by verb "
+    "(HTTP method) and host.",
+    ["verb", "host"], buckets=_DURATION_BUCKETS, registry=REGISTRY,
+)
 
 # --- process ----------------------------------------------------------------------
 
 LEADER = Gauge(
-    f"{PREFIX}_leader_is_leader", "1 while this process holds the leader lease, else 0.",
-    ["lease"], registry=REGISTRY,
+    "leader_election_master_status", "1 while this process holds the leader Lease called name, else 0.",
+    ["name"], registry=REGISTRY,
 )
 BUILD_INFO = Gauge(
     f"{PREFIX}_build_info", "Always 1; labels carry the operator and Python versions.",

@@ -10,12 +10,13 @@ Three thin layers, each a subclass of the one before:
   * :class:`RateLimitingQueue` (``ratelimited.py``): ``add_rate_limited`` /
     ``forget`` / ``num_requeues`` through a :class:`RateLimiter` (``ratelimit.py``).
 
-Time always comes from an injected :class:`~innodb_operator.clock.Clock`; metrics go
-to :mod:`innodb_operator.observability.metrics`, labelled with the queue's name.
-This package imports only ``innodb_operator.clock`` and ``innodb_operator.observability``.
+Time always comes from an injected :class:`~innodb_operator.clock.Clock`; metrics go to
+an injected :class:`QueueMetricsProvider` (``metrics.py``), as client-go's do.
+This package imports only ``innodb_operator.clock``.
 """
 
 from innodb_operator.workqueue.delaying import DelayingQueue
+from innodb_operator.workqueue.metrics import NoMetrics, QueueMetricsProvider
 from innodb_operator.workqueue.queue import ShutDown, WorkQueue
 from innodb_operator.workqueue.ratelimit import (
     ItemExponentialFailureRateLimiter,
@@ -30,6 +31,8 @@ __all__ = [
     "DelayingQueue",
     "ItemExponentialFailureRateLimiter",
     "MaxOfRateLimiter",
+    "NoMetrics",
+    "QueueMetricsProvider",
     "RateLimiter",
     "RateLimitingQueue",
     "ShutDown",

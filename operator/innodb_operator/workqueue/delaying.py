@@ -27,14 +27,16 @@ import itertools
 import math
 
 from innodb_operator.clock import Clock
+from innodb_operator.workqueue.metrics import QueueMetricsProvider
 from innodb_operator.workqueue.queue import K, WorkQueue
 
 
 class DelayingQueue(WorkQueue[K]):
     """A :class:`WorkQueue` with :meth:`add_after` (see the module docstring)."""
 
-    def __init__(self, name: str, *, clock: Clock | None = None) -> None:
-        super().__init__(name, clock=clock)
+    def __init__(self, name: str, *, clock: Clock | None = None,
+                 metrics: QueueMetricsProvider | None = None) -> None:
+        super().__init__(name, clock=clock, metrics=metrics)
         # Min-heap of (due, seq, key); an entry is live only if _waiting[key] == (due, seq).
         self._heap: list[tuple[float, int, K]] = []
         self._waiting: dict[K, tuple[float, int]] = {}

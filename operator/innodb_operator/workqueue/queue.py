@@ -27,12 +27,11 @@ Semantics follow client-go's ``util/workqueue`` (our own asyncio code, same cont
   * Time comes from an injected :class:`~innodb_operator.clock.Clock`, so metrics and
     tests never depend on the wall clock.
 
-Metrics (label ``name`` = the queue's name): ``workqueue_depth`` (ready keys),
-``workqueue_adds_total`` (every accepted add, folded ones included),
-``workqueue_queue_duration_seconds`` (first add until a worker takes the key),
-``workqueue_work_duration_seconds`` (get until done), and scrape-time gauges
-``workqueue_unfinished_work_seconds`` / ``workqueue_longest_running_processor_seconds``
-through a registered :class:`~innodb_operator.observability.metrics.QueueProbe`.
+Metrics go to the injected :class:`~innodb_operator.workqueue.metrics.QueueMetricsProvider`
+(none by default), under the queue's name: depth (ready keys), adds (every accepted add,
+folded ones included), queue duration (first add until a worker takes the key), work
+duration (get until done), and the in-flight figures (unfinished work, longest running
+processor) as callables the provider reads when it is scraped.
 """
 
 from __future__ import annotations
@@ -44,15 +43,7 @@ from collections.abc import Hashable
 from typing import Generic, TypeVar
 
 from innodb_operator.clock import Clock, MonotonicClock
-from innodb_operator.observability.metrics import (
-    WORKQUEUE_ADDS,
-    WORKQUEUE_DEPTH,
-    WORKQUEUE_QUEUE_DURATION,
-    WORKQUEUE_RETRIES,
-    WORKQUEUE_WORK_DURATION,
-    QueueProbe,
-    register_queue_probe,
-)
+from innodb_operator.workqueue.metrics import NoMetrics, QueueMetricsProvider
 
 K = TypeVar("K", bound=Hashable)
 
@@ -64,7 +55,8 @@ class ShutDown(Exception):
 class WorkQueue(Generic[K]):
     """A FIFO of ready keys with a dirty set and a processing set (see the module docstring)."""
 
-    def __init__(self, name: str, *, clock: Clock | None = None) -> None:
+    def __init__(self, name: str, *, clock: Clock | None = None,
+                 metrics: QueueMetricsProvider | None = None) -> None:
         self._name = name
         self._clock: Clock = clock if clock is not None else MonotonicClock()
         self._queue: deque[K] = deque()
@@ -78,15 +70,14 @@ class WorkQueue(Generic[K]):
         self._shutting_down = False
         self._draining = False
 
-        self._m_depth = WORKQUEUE_DEPTH.labels(name=name)
-        self._m_adds = WORKQUEUE_ADDS.labels(name=name)
-        self._m_queue_duration = WORKQUEUE_QUEUE_DURATION.labels(name=name)
-        self._m_work_duration = WORKQUEUE_WORK_DURATION.labels(name=name)
-        self._m_retries = WORKQUEUE_RETRIES.labels(name=name)
+        provider: QueueMetricsProvider = metrics if metrics is not None else NoMetrics()
+        self._m_depth = provider.depth(name)
+        self._m_adds = provider.adds(name)
+        self._m_queue_duration = provider.queue_duration(name)
+        self._m_work_duration = provider.work_duration(name)
+        self._m_retries = provider.retries(name)
         self._m_depth.set(0)
-        register_queue_probe(
-            QueueProbe(name, self._unfinished_work_seconds, self._longest_running_processor_seconds)
-        )
+        provider.in_flight(name, self._unfinished_work_seconds, self._longest_running_processor_seconds)
 
     # --- public API ---------------------------------------------------------------
 

@@ -4,7 +4,7 @@ Contract (client-go's ``RateLimitingInterface``):
 
   * :meth:`RateLimitingQueue.add_rate_limited` asks the limiter how long ``key`` must
     wait (recording one more retry) and adds it after that delay, folding with any
-    earlier pending delayed add. It counts in ``workqueue_retries_total``.
+    earlier pending delayed add. It counts as a retry in the queue's metrics.
   * :meth:`RateLimitingQueue.forget` tells the limiter the key succeeded: its backoff
     starts over. It does NOT remove the key from the queue; every worker still calls
     ``done(key)`` after each pass, and calls ``forget(key)`` on success.
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from innodb_operator.clock import Clock
 from innodb_operator.workqueue.delaying import DelayingQueue
+from innodb_operator.workqueue.metrics import QueueMetricsProvider
 from innodb_operator.workqueue.queue import K
 from innodb_operator.workqueue.ratelimit import RateLimiter, default_controller_rate_limiter
 
@@ -39,9 +40,10 @@ class RateLimitingQueue(DelayingQueue[K]):
     """A :class:`DelayingQueue` whose retries are spaced by a :class:`RateLimiter`."""
 
     def __init__(
-        self, name: str, *, clock: Clock | None = None, rate_limiter: RateLimiter | None = None
+        self, name: str, *, clock: Clock | None = None, rate_limiter: RateLimiter | None = None,
+        metrics: QueueMetricsProvider | None = None,
     ) -> None:
-        super().__init__(name, clock=clock)
+        super().__init__(name, clock=clock, metrics=metrics)
         self._rate_limiter: RateLimiter = (
             rate_limiter if rate_limiter is not None else default_controller_rate_limiter(self._clock)
         )

@@ -1,0 +1,184 @@
+"""What changed in a group between two group-manager passes: lifecycle Events and cluster counters.
+
+Contract (pure apart from the memory of the last pass per cluster; time is passed in):
+  * :meth:`Lifecycle.step` compares one pass's status part with the last one of the same
+    cluster and returns what happened: Events (:class:`~.groupview.Notice`) for ONLINE members
+    that left, became unreachable or went into ERROR (expelled), for members back ONLINE
+    (rejoined), for a primary that moved (with the failover's duration when the loss had been
+    observed first) and for a change of the cluster state once it has been ONLINE (a new
+    cluster's first join and first primary are told by the operator's action Events); and the
+    counts the cluster metrics add (primary changes, rejoins, clones).
+  * The first pass of a cluster (after an operator start) only sets the baseline: nothing that
+    was already so is reported as news, and clones found on members at that point are not counted.
+  * "The primary" is the member the pass found ONLINE as PRIMARY in single-primary mode. A
+    failover's duration runs from the first pass that found the known primary gone to the first
+    pass that found another member ONLINE as PRIMARY; when both happen between two passes there
+    is no duration, only the change.
+  * Passes that could not look at the group (``observed`` False) change nothing.
+  * :func:`group_sample` is the pass's cluster metrics (see :mod:`~innodb_operator.observability.clusters`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from innodb_operator.builders.status import GroupStatus, MemberStatus
+from innodb_operator.clustering.manager import GroupSpec
+from innodb_operator.clustering.model import GroupMode, MemberState, Snapshot
+from innodb_operator.clustering.state import ClusterState
+from innodb_operator.controllers.groupview import Notice, namer
+from innodb_operator.observability.clusters import GroupSample, Member
+
+ONLINE = MemberState.ONLINE.value
+SINGLE_PRIMARY = GroupMode.SINGLE_PRIMARY.value
+_EXPELLED = "ERROR"
+_GONE = ("OFFLINE", "MISSING")
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What one pass found had happened since the last one."""
+
+    notices: tuple[Notice, ...] = ()
+    primary_changes: int = 0
+    rejoins: int = 0
+    clones: int = 0
+    failover_seconds: float | None = None
+
+
+@dataclass
+class _Memory:
+    state: str
+    primary: str
+    members: dict[str, str]                 # name -> state
+    clones: dict[str, str]                  # name -> start of the last clone seen on it
+    ever_online: set[str] = field(default_factory=set)
+    was_online: bool = False                # the cluster has been ONLINE since the baseline
+    primary_lost: tuple[str, float] | None = None  # (old primary, when its loss was observed)
+
+
+class Lifecycle:
+    """Remembers the last pass of each cluster (``namespace/name``)."""
+
+    def __init__(self) -> None:
+        self._memory: dict[str, _Memory] = {}
+
+    def forget(self, key: str) -> None:
+        self._memory.pop(key, None)
+
+    def step(self, key: str, group: GroupStatus, clones: Mapping[str, str], now: float) -> Changes:
+        """``clones``: member name -> start time of the last clone into it ("" for none);
+        ``now``: monotonic seconds."""
+        if not group.observed:
+            return Changes()
+        members = {m.name: m.state for m in group.members}
+        primary = current_primary(group)
+        last = self._memory.get(key)
+        if last is None:
+            self._memory[key] = _Memory(group.state, primary, members, dict(clones),
+                                        {n for n, s in members.items() if s == ONLINE}, group.state == ONLINE)
+            return Changes()
+        notices: list[Notice] = []
+        rejoins = 0
+        for member in group.members:
+            before = last.members.get(member.name)
+            if before == member.state:
+                continue
+            notice = _member_notice(member, before, member.name in last.ever_online)
+            if notice is not None:
+                notices.append(notice)
+            if member.state == ONLINE:
+                if member.name in last.ever_online:
+                    rejoins += 1
+                last.ever_online.add(member.name)
+        new_clones = sum(1 for name, started in clones.items() if started and started != last.clones.get(name))
+        changes, failover = 0, None
+        if primary != last.primary and last.primary:
+            if last.primary_lost is None:
+                last.primary_lost = (last.primary, now)
+            if primary:
+                changes = 1
+                lost = last.primary_lost
+                if lost is not None and lost[1] < now:
+                    failover = now - lost[1]
+                notices.append(_primary_notice(lost[0] if lost else last.primary, primary, failover))
+                last.primary_lost = None
+        if primary and primary == (last.primary_lost or ("", 0.0))[0]:
+            last.primary_lost = None  # the same primary came back: no failover
+        if group.state != last.state and group.state and last.was_online:
+            notices.append(_state_notice(last.state, group))
+        last.was_online = last.was_online or group.state == ONLINE
+        last.state = group.state or last.state
+        last.members = members
+        last.clones.update(clones)
+        if primary:
+            last.primary = primary
+        elif last.primary and group.mode not in (SINGLE_PRIMARY, ""):
+            last.primary, last.primary_lost = "", None  # multi-primary: no single primary to follow
+        return Changes(tuple(notices), changes, rejoins, new_clones, failover)
+
+
+def current_primary(group: GroupStatus) -> str:
+    """The member this pass found ONLINE as PRIMARY in single-primary mode, or ""."""
+    if group.mode != SINGLE_PRIMARY:
+        return ""
+    for member in group.members:
+        if member.name == group.primary and member.state == ONLINE and member.role == "PRIMARY":
+            return member.name
+    return ""
+
+
+def _member_notice(member: MemberStatus, before: str | None, was_online: bool) -> Notice | None:
+    name, state = member.name, member.state
+    was = before or "not seen"
+    if state == ONLINE:
+        if was_online:
+            return Notice("Normal", "MemberRejoined", f"{name} is ONLINE again ({member.role or 'member'}); "
+                                                      f"it was {was}.")
+        return None  # a first join: the Joined Event of the operator's action tells it
+    if before != ONLINE:
+        return None  # e.g. OFFLINE -> RECOVERING on the way in: the join's own Events tell it
+    if state == "UNREACHABLE":
+        return Notice("Warning", "MemberUnreachable", f"{name} was ONLINE and is now UNREACHABLE: the group "
+                                                      "cannot reach it (its mysqld stopped, or the network).")
+    if state == _EXPELLED:
+        return Notice("Warning", "MemberExpelled", f"{name} was ONLINE and is now in ERROR: it was expelled "
+                                                   "from the group or its applier failed; the operator rejoins "
+                                                   "it when it can (see kubectl logs "
+                                                   f"{name} -c mysql).")
+    if state in _GONE:
+        return Notice("Warning", "MemberLeft", f"{name} was ONLINE and has left the group (now {state}).")
+    return Notice("Warning", "MemberStateChanged", f"{name} was ONLINE and is now {state}.")
+
+
+def _primary_notice(old: str, new: str, seconds: float | None) -> Notice:
+    if seconds is None:
+        return Notice("Normal", "PrimaryChanged", f"The primary moved from {old or 'none'} to {new}.")
+    return Notice("Warning", "FailoverObserved", f"The primary moved from {old} to {new}: {seconds:.1f} s from "
+                                                 f"the operator observing {old} lost to {new} ONLINE as primary.")
+
+
+def _state_notice(before: str, group: GroupStatus) -> Notice:
+    why = f": {group.explanation}" if group.explanation else ""
+    message = f"Cluster state {before or 'unknown'} -> {group.state}{why}"
+    return Notice("Normal" if group.state == ONLINE else "Warning", "ClusterStateChanged", message)
+
+
+def clones_seen(spec: GroupSpec, snapshot: Snapshot) -> dict[str, str]:
+    """Member name -> start of the last clone into it, for the members that answered."""
+    label = namer(spec)
+    return {label(i.index): i.last_clone for i in snapshot.instances if i.reachable and i.uuid}
+
+
+def group_sample(group: GroupStatus, *, reached: bool, wall_now: float) -> GroupSample:
+    """The cluster metrics of one pass; ``reached``: some member answered (the view is fresh)."""
+    return GroupSample(
+        members=tuple(Member(m.name, m.state, m.role) for m in group.members),
+        member_states=tuple(s.value for s in MemberState),
+        state={s.value: s.value == group.state for s in ClusterState},
+        mode={m.value: m.value == group.mode for m in GroupMode},
+        instances_desired=group.instances,
+        instances_online=group.online,
+        observed_at=wall_now if reached else None,
+    )

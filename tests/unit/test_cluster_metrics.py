@@ -1,0 +1,152 @@
+"""Cluster metrics and lifecycle Events: what a pass found changed, and what Prometheus is served."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, generate_latest
+from test_groupmanager import KEY, Setup
+
+from innodb_operator.builders.status import GroupStatus, MemberStatus, NextStep
+from innodb_operator.controllers.lifecycle import Lifecycle, group_sample
+from innodb_operator.observability.clusters import ClusterMetrics, ObjectSample
+
+NS, NAME = KEY.split("/")
+
+
+def group(members: dict[str, tuple[str, str]], *, state: str = "ONLINE", primary: str = "",
+          mode: str = "SinglePrimary", observed: bool = True) -> GroupStatus:
+    return GroupStatus(state=state, explanation="because", group_name="g", instances=3, next=NextStep("Converged", ""),
+                       members=tuple(MemberStatus(n, s, r) for n, (s, r) in members.items()),
+                       online=sum(1 for s, _ in members.values() if s == "ONLINE"), primary=primary, mode=mode,
+                       observed=observed)
+
+
+HEALTHY = {"c-0": ("ONLINE", "PRIMARY"), "c-1": ("ONLINE", "SECONDARY"), "c-2": ("ONLINE", "SECONDARY")}
+PRIMARY_DOWN = {"c-0": ("UNREACHABLE", ""), "c-1": ("ONLINE", "SECONDARY"), "c-2": ("ONLINE", "SECONDARY")}
+NEW_PRIMARY = {"c-0": ("UNREACHABLE", ""), "c-1": ("ONLINE", "PRIMARY"), "c-2": ("ONLINE", "SECONDARY")}
+BACK = {"c-0": ("ONLINE", "SECONDARY"), "c-1": ("ONLINE", "PRIMARY"), "c-2": ("ONLINE", "SECONDARY")}
+
+
+def sample(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
+    return registry.get_sample_value(name, {"namespace": NS, "cluster": NAME, **labels})
+
+
+# --- the lifecycle of a failover ---------------------------------------------------------------
+
+
+def test_the_first_pass_is_a_baseline_and_says_nothing() -> None:
+    changes = Lifecycle().step(KEY, group(PRIMARY_DOWN, state="ONLINE_PARTIAL"), {"c-1": "2026-01-01"}, 0.0)
+    assert (changes.notices, changes.primary_changes, changes.rejoins, changes.clones) == ((), 0, 0, 0)
+
+
+def test_a_failover_is_timed_from_the_loss_observed_to_the_new_primary_online() -> None:
+    life = Lifecycle()
+    life.step(KEY, group(HEALTHY, primary="c-0"), {}, 100.0)
+    lost = life.step(KEY, group(PRIMARY_DOWN, state="ONLINE_PARTIAL", primary="c-0"), {}, 101.0)
+    assert [(n.type, n.reason) for n in lost.notices] == [("Warning", "MemberUnreachable"),
+                                                         ("Warning", "ClusterStateChanged")]
+    assert "c-0" in lost.notices[0].message and lost.primary_changes == 0
+    assert "ONLINE -> ONLINE_PARTIAL: because" in lost.notices[1].message
+    elected = life.step(KEY, group(NEW_PRIMARY, state="ONLINE_PARTIAL", primary="c-1"), {}, 107.5)
+    assert elected.primary_changes == 1 and elected.failover_seconds == 6.5
+    (notice,) = elected.notices
+    assert (notice.reason, notice.type) == ("FailoverObserved", "Warning")
+    assert "from c-0 to c-1: 6.5 s" in notice.message
+    back = life.step(KEY, group(BACK, primary="c-1"), {}, 130.0)
+    assert [n.reason for n in back.notices] == ["MemberRejoined", "ClusterStateChanged"]
+    assert back.rejoins == 1 and back.primary_changes == 0 and back.notices[1].type == "Normal"
+
+
+def test_a_switch_seen_in_one_pass_counts_without_a_duration() -> None:
+    life = Lifecycle()
+    life.step(KEY, group(HEALTHY, primary="c-0"), {}, 0.0)
+    switched = life.step(KEY, group(BACK, primary="c-1"), {}, 30.0)
+    assert switched.primary_changes == 1 and switched.failover_seconds is None
+    assert [n.reason for n in switched.notices] == ["PrimaryChanged"]
+
+
+def test_the_same_primary_back_is_no_failover_and_unobserved_passes_change_nothing() -> None:
+    life = Lifecycle()
+    life.step(KEY, group(HEALTHY, primary="c-0"), {}, 0.0)
+    life.step(KEY, group(PRIMARY_DOWN, state="ONLINE_PARTIAL", primary="c-0"), {}, 1.0)
+    assert life.step(KEY, group({}, state="", observed=False), {}, 2.0).notices == ()
+    again = life.step(KEY, group(HEALTHY, primary="c-0"), {}, 3.0)
+    assert again.primary_changes == 0 and again.failover_seconds is None and again.rejoins == 1
+    later = life.step(KEY, group(BACK, primary="c-1"), {}, 50.0)
+    assert later.failover_seconds is None, "the earlier loss was over when c-0 came back"
+
+
+def test_members_leaving_in_error_and_new_clones_are_told() -> None:
+    life = Lifecycle()
+    life.step(KEY, group(HEALTHY, primary="c-0"), {"c-1": "t1"}, 0.0)
+    changes = life.step(KEY, group({"c-0": ("ONLINE", "PRIMARY"), "c-1": ("ERROR", ""), "c-2": ("OFFLINE", "")},
+                                   state="ONLINE_PARTIAL", primary="c-0"), {"c-1": "t1", "c-3": "t2"}, 1.0)
+    assert [n.reason for n in changes.notices] == ["MemberExpelled", "MemberLeft", "ClusterStateChanged"]
+    assert changes.clones == 1, "c-3's clone is new; c-1's was there at the baseline"
+    forgotten = Lifecycle()
+    assert forgotten.step(KEY, group(HEALTHY, primary="c-0"), {}, 0.0).notices == ()
+
+
+# --- what Prometheus is served -----------------------------------------------------------------
+
+
+def test_every_state_is_exported_and_forget_removes_every_series() -> None:
+    registry = CollectorRegistry()
+    metrics = ClusterMetrics(registry)
+    metrics.report_group(NS, NAME, group_sample(group(PRIMARY_DOWN, state="ONLINE_PARTIAL"), reached=True,
+                                                wall_now=1234.5))
+    metrics.report_objects(NS, NAME, ObjectSample(routers_desired=2, routers_ready=1, members_updated=3))
+    metrics.count(NS, NAME, "primary_changes")
+    metrics.observe_failover(NS, NAME, 7.5)
+    assert sample(registry, "innodb_cluster_members", state="ONLINE") == 2
+    assert sample(registry, "innodb_cluster_members", state="UNREACHABLE") == 1
+    assert sample(registry, "innodb_cluster_members", state="ERROR") == 0
+    assert sample(registry, "innodb_cluster_members_by_role", role="PRIMARY") == 0
+    assert sample(registry, "innodb_cluster_members_by_role", role="SECONDARY") == 2
+    assert sample(registry, "innodb_cluster_member_info", member="c-0", state="UNREACHABLE", role="") == 1
+    assert sample(registry, "innodb_cluster_state", state="ONLINE_PARTIAL") == 1
+    assert sample(registry, "innodb_cluster_state", state="ONLINE") == 0
+    assert sample(registry, "innodb_cluster_group_mode", mode="SinglePrimary") == 1
+    assert (sample(registry, "innodb_cluster_instances_desired"), sample(registry, "innodb_cluster_instances_online")
+            ) == (3, 2)
+    assert (sample(registry, "innodb_cluster_routers_desired"), sample(registry, "innodb_cluster_routers_ready"),
+            sample(registry, "innodb_cluster_members_updated")) == (2, 1, 3)
+    assert sample(registry, "innodb_cluster_last_observation_timestamp_seconds") == 1234.5
+    assert sample(registry, "innodb_cluster_primary_changes_total") == 1
+    assert sample(registry, "innodb_cluster_rejoins_total") == 0
+    assert sample(registry, "innodb_cluster_failover_duration_seconds_bucket", le="6.0") == 0
+    assert sample(registry, "innodb_cluster_failover_duration_seconds_bucket", le="8.0") == 1
+    assert sample(registry, "innodb_cluster_failover_duration_seconds_sum") == 7.5
+    metrics.forget(NS, NAME)
+    assert f'cluster="{NAME}"' not in generate_latest(registry).decode()
+
+
+def test_a_pass_that_reached_no_member_keeps_the_last_observation_time() -> None:
+    registry = CollectorRegistry()
+    metrics = ClusterMetrics(registry)
+    metrics.report_group(NS, NAME, group_sample(group(HEALTHY), reached=True, wall_now=100.0))
+    metrics.report_group(NS, NAME, group_sample(group({}, state="OFFLINE_UNCERTAIN"), reached=False, wall_now=200.0))
+    assert sample(registry, "innodb_cluster_last_observation_timestamp_seconds") == 100.0
+    assert sample(registry, "innodb_cluster_state", state="OFFLINE_UNCERTAIN") == 1
+
+
+# --- through the group manager, on a fake group -----------------------------------------------
+
+
+async def test_the_group_manager_reports_a_crashed_primary_and_a_deleted_cluster() -> None:
+    s = Setup()
+    registry = CollectorRegistry()
+    metrics = ClusterMetrics(registry)
+    s.reconciler = s.make(metrics=metrics, wall=lambda: 42.0)
+    await s.run(5)
+    assert sample(registry, "innodb_cluster_members_by_role", role="PRIMARY") == 1
+    assert sample(registry, "innodb_cluster_members_by_role", role="SECONDARY") == 2
+    assert sample(registry, "innodb_cluster_last_observation_timestamp_seconds") == 42.0
+    s.world.crash(0)
+    await s.run(2)
+    assert sample(registry, "innodb_cluster_primary_changes_total") == 1
+    assert sample(registry, "innodb_cluster_members", state="ONLINE") == 2
+    assert "PrimaryChanged" in s.api.event_reasons("Normal")
+    assert "MemberUnreachable" in s.api.event_reasons("Warning")
+    s.api.cluster["metadata"]["deletionTimestamp"] = "2030-01-01T00:00:00Z"
+    await s.run()
+    assert f'cluster="{NAME}"' not in generate_latest(registry).decode()
