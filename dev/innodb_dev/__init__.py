@@ -8,6 +8,7 @@ router runs the entrypoint the operator's router Deployment ships.
 
   * :mod:`.toolchain`: etcd, Kubernetes and Helm built from their Go modules into the cache.
   * :mod:`.mysqlroot`: the MySQL 9.7 root filesystem (debootstrap sid).
+  * :mod:`.monitoring`: Prometheus, promtool and mysqld_exporter (Debian trixie); a Prometheus runner.
   * :mod:`.controlplane`, :mod:`.pki`: a real control plane on loopback.
   * :mod:`.nodeagent`: stands in for kubelet, a container runtime, DNS, kube-proxy and a provisioner.
   * :mod:`.localenv`: ``./dev/up`` and ``./dev/down``; the e2e tier's environment.
