@@ -474,6 +474,20 @@ class FakeSession:
         self._did("router account")
         return AccountChange(created=created, password_reset=not created)
 
+    async def ensure_metrics_account(self, user: str, password: Secret | None) -> bool:
+        group = self._world.writer_group(self._alive())
+        if password is None and user not in self._server.accounts:
+            return False
+        self._world.replicated(self._server)
+        for uuid in group.online():
+            accounts = self._world._by_uuid(uuid).accounts
+            if password is None:
+                accounts.pop(user, None)
+            else:
+                accounts[user] = password.reveal()
+        self._did("metrics account")
+        return True
+
     async def set_password(self, user: str, host: str, password: Secret, *, binlog: bool = True) -> bool:
         server = self._alive()
         if not binlog:

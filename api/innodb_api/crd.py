@@ -68,6 +68,8 @@ BACKUP_PROFILE_CHOICE = ("set exactly one of backupProfileName (a profile of the
 BACKUP_SPEC_IMMUTABLE = ("clusterName, backupProfileName and backupProfile cannot change once the backup exists: "
                          "create a new MySQLBackup instead")
 INITDB_CHOICE = "initDB seeds from one source: set either dump or clone, not both"
+METRICS_PORT_TAKEN = ("metrics.webPort must differ from the ports mysqld listens on in the pod "
+                      "(3306, 33060, 33061, 33062): choose another, e.g. the default 9104")
 
 
 # -- shared pieces -----------------------------------------------------------------------------
@@ -236,11 +238,17 @@ def cluster_spec_schema() -> Schema:
                 }, required=["name"]),
             }, required=["donorUrl", "secretKeyRef"]),
         }, rules=[rule("!(has(self.dump) && has(self.clone))", INITDB_CHOICE)]),
-        "metrics": obj("Prometheus metrics for each server (an exporter sidecar).", {
-            "enable": boolean("Run the exporter sidecar.", default=False),
-            "webPort": integer("Port the exporter listens on.", default=t.DEFAULT_METRICS_WEB_PORT, minimum=1,
-                               maximum=65535),
-        }),
+        "metrics": obj("Prometheus metrics for each server: a MySQL exporter sidecar (container metrics) that "
+                       "logs in as an account the operator creates with PROCESS, REPLICATION CLIENT and SELECT on "
+                       "performance_schema. It is part of the pod template: on a running cluster a change reaches "
+                       "a member when its pod is next recreated.", {
+            "enable": boolean("Run the exporter sidecar in every server pod.", default=False),
+            "webPort": integer("Port the exporter listens on (container port and headless Service port named "
+                               "metrics).", default=t.DEFAULT_METRICS_WEB_PORT, minimum=1, maximum=65535),
+            "image": string("The exporter image (flags as in prom/mysqld-exporter 0.15 and later).",
+                            default=t.DEFAULT_METRICS_IMAGE, min_length=1),
+        }, rules=[rule("!has(self.webPort) || !(self.webPort in [3306, 33060, 33061, 33062])", METRICS_PORT_TAKEN,
+                       field_path=".webPort")]),
     }, required=["secretName"], rules=[
         rule(unchanged("datadirVolumeClaimTemplate"), DATADIR_IMMUTABLE, field_path=".datadirVolumeClaimTemplate",
              reason="FieldValueForbidden"),

@@ -25,6 +25,7 @@ DEFAULT_ROUTER_INSTANCES = 1
 DEFAULT_BASE_SERVER_ID = 1000
 DEFAULT_DATADIR_SIZE = "2Gi"
 DEFAULT_METRICS_WEB_PORT = 9104
+DEFAULT_METRICS_IMAGE = "prom/mysqld-exporter:v0.17.2"
 DEFAULT_CLONE_ROOT_USER = "root"
 MIN_INSTANCES = 1
 MAX_INSTANCES = 9
@@ -141,11 +142,13 @@ class InitDB:
 class MetricsSpec:
     enable: bool = False
     web_port: int = DEFAULT_METRICS_WEB_PORT
+    image: str = DEFAULT_METRICS_IMAGE
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any] | None) -> MetricsSpec:
         raw = raw or {}
-        return cls(enable=bool(raw.get("enable", False)), web_port=int(raw.get("webPort", DEFAULT_METRICS_WEB_PORT)))
+        return cls(enable=bool(raw.get("enable", False)), web_port=int(raw.get("webPort", DEFAULT_METRICS_WEB_PORT)),
+                   image=str(raw.get("image") or DEFAULT_METRICS_IMAGE))
 
 
 @dataclass(frozen=True)

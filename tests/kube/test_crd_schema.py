@@ -125,6 +125,8 @@ REJECTED: dict[str, tuple[Any, tuple[str, ...]]] = {
         "dump": {"storage": {"persistentVolumeClaim": {"claimName": "b"}}},
         "clone": {"donorUrl": "donor:3306", "secretKeyRef": {"name": "s"}}}),
         ("spec.initDB", crd.INITDB_CHOICE)),
+    "metrics.webPort on mysqld's port": (cluster("c", "NS", metrics={"enable": True, "webPort": 3306}),
+                                         ("spec.metrics.webPort", crd.METRICS_PORT_TAKEN)),
     "podLabels value not a string": (cluster("c", "NS", podLabels={"tier": 1}), ("spec.podLabels.tier", "string")),
     "misspelt field": (cluster("c", "NS", instnaces=3), ('unknown field "spec.instnaces"',)),
     "cluster name over 40 characters": (cluster("c" * 41, "NS"), ("metadata.name", "40")),

@@ -39,7 +39,7 @@ FULL_SPEC: dict[str, Any] = {
         "dump": {"path": "mycluster-20250101", "storage": {"persistentVolumeClaim": {"claimName": "old-backups"}}},
         "clone": {"donorUrl": "root@donor:3306", "rootUser": "admin", "secretKeyRef": {"name": "donor-secret"}},
     },
-    "metrics": {"enable": True, "webPort": 9200},
+    "metrics": {"enable": True, "webPort": 9200, "image": "registry.example/mysqld-exporter:v0.17.2"},
 }
 
 FREE_FORM = {"podSpec", "podLabels", "podAnnotations", "datadirVolumeClaimTemplate", "annotations", "dumpOptions"}
@@ -97,7 +97,8 @@ def test_every_field_of_the_full_example_is_parsed() -> None:
     assert (spec.init_db.dump_path, spec.init_db.dump_claim_name) == ("mycluster-20250101", "old-backups")
     assert (spec.init_db.clone_donor_url, spec.init_db.clone_root_user, spec.init_db.clone_secret_name) == (
         "root@donor:3306", "admin", "donor-secret")
-    assert (spec.metrics.enable, spec.metrics.web_port) == (True, 9200)
+    assert (spec.metrics.enable, spec.metrics.web_port, spec.metrics.image) == (
+        True, 9200, "registry.example/mysqld-exporter:v0.17.2")
 
 
 DEFAULTED: dict[str, Callable[[ClusterSpec], Any]] = {
@@ -112,6 +113,7 @@ DEFAULTED: dict[str, Callable[[ClusterSpec], Any]] = {
     "spec.service.type": lambda s: s.service.type,
     "spec.metrics.enable": lambda s: s.metrics.enable,
     "spec.metrics.webPort": lambda s: s.metrics.web_port,
+    "spec.metrics.image": lambda s: s.metrics.image,
 }
 
 

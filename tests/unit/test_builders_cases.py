@@ -15,9 +15,10 @@ import yaml
 
 from innodb_api.types import Cluster
 from innodb_operator.builders import REQUIRED_PASSWORD_KEYS, desired_children
+from innodb_operator.builders.secrets import OPTIONAL_PASSWORD_KEYS
 
 OPERATOR_IMAGE = "ghcr.io/example/innodb-operator:0.1.0"
-PASSWORDS = {key: f"test-{key}-Zq8!x" for key in REQUIRED_PASSWORD_KEYS}
+PASSWORDS = {key: f"test-{key}-Zq8!x" for key in REQUIRED_PASSWORD_KEYS + OPTIONAL_PASSWORD_KEYS}
 
 JOURNEY: dict[str, Any] = {
     "apiVersion": "mysql.innodb-operator.dev/v1alpha1",
@@ -91,6 +92,7 @@ CUSTOM: dict[str, Any] = {
         },
         "backupProfiles": [{"name": "nightly", "dumpInstance": {
             "storage": {"persistentVolumeClaim": {"claimName": "orders-backups"}}}}],
+        "metrics": {"enable": True, "webPort": 9200},
         "backupSchedules": [
             {"name": "nightly-full-dump-to-the-long-term-retention-volume", "schedule": "15 1 * * *",
              "backupProfileName": "nightly", "timeZone": "Europe/Berlin"},

@@ -83,10 +83,12 @@ def test_credentials_reach_containers_only_through_secret_key_refs(case: str) ->
                     assert set(env["valueFrom"]) == {"secretKeyRef"}
                 if "secretKeyRef" in env.get("valueFrom", {}):
                     from_secrets.add((container["name"], env["name"]))
+    with_exporter = CASES[case]["spec"].get("metrics", {}).get("enable")
+    exporter = {("metrics", "MYSQLD_EXPORTER_PASSWORD")} if with_exporter else set()
     assert from_secrets == {
         ("initdatadir", "MYSQL_ROOT_PASSWORD"), ("initdatadir", "MYSQL_ROOT_USER"), ("initdatadir", "MYSQL_ROOT_HOST"),
         ("initdatadir", "MYSQL_OPERATOR_ADMIN_USER"), ("initdatadir", "MYSQL_OPERATOR_ADMIN_PASSWORD"),
-        ("router", "MYSQL_USER"), ("router", "MYSQL_PASSWORD"),
+        ("router", "MYSQL_USER"), ("router", "MYSQL_PASSWORD"), *exporter,
     }
     # The readiness probe reads the admin account from files of a Secret volume instead.
     sts = next(c for c in children if c["kind"] == "StatefulSet")

@@ -175,9 +175,13 @@ def test_private_secret_holds_fixed_usernames_and_the_given_passwords() -> None:
     assert secret["metadata"]["name"] == "mycluster-privsecrets" and secret["type"] == "Opaque"
     decoded = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
     assert decoded == {"adminUsername": "innodbop-admin", "routerUsername": "innodbop-router",
-                       "backupUsername": "innodbop-backup", "replicationUsername": "innodbop-repl", **PASSWORDS}
+                       "backupUsername": "innodbop-backup", "replicationUsername": "innodbop-repl",
+                       "metricsUsername": "innodbop-metrics", **PASSWORDS}
     assert passwords_from_secret(secret) == PASSWORDS
     assert set(REQUIRED_PASSWORD_KEYS) == {"adminPassword", "routerPassword", "backupPassword", "replicationPassword"}
+    assert PASSWORDS["metricsPassword"], "the exporter's password is optional and kept when given"
+    without = build_private_secret(cluster_of(JOURNEY), {k: PASSWORDS[k] for k in REQUIRED_PASSWORD_KEYS})
+    assert "metricsPassword" not in without["data"]
 
 
 @pytest.mark.parametrize("passwords", [{}, {k: "" for k in REQUIRED_PASSWORD_KEYS},

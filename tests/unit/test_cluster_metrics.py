@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, generate_latest
 from test_groupmanager import KEY, Setup
 
+from fakeapi import b64
 from innodb_operator.builders.status import GroupStatus, MemberStatus, NextStep
 from innodb_operator.controllers.lifecycle import Lifecycle, group_sample
 from innodb_operator.observability.clusters import ClusterMetrics, ObjectSample
@@ -150,3 +151,18 @@ async def test_the_group_manager_reports_a_crashed_primary_and_a_deleted_cluster
     s.api.cluster["metadata"]["deletionTimestamp"] = "2030-01-01T00:00:00Z"
     await s.run()
     assert f'cluster="{NAME}"' not in generate_latest(registry).decode()
+
+
+# --- the exporter's account ----------------------------------------------------------------------
+
+
+async def test_the_exporters_account_exists_on_every_member_only_while_metrics_are_on() -> None:
+    s = Setup()
+    s.api.cluster["spec"]["metrics"] = {"enable": True}
+    secret = s.api.objects[("Secret", "c-privsecrets")]
+    secret["data"]["metricsPassword"] = b64("metrics-secret-pw")
+    await s.run(5)
+    assert [srv.accounts.get("innodbop-metrics") for srv in s.world.servers] == ["metrics-secret-pw"] * 3
+    s.api.cluster["spec"]["metrics"] = {"enable": False}
+    await s.run(2)
+    assert [srv.accounts.get("innodbop-metrics") for srv in s.world.servers] == [None] * 3

@@ -2,9 +2,10 @@
 
 Contract:
   * Usernames are fixed (``innodbop-admin``, ``innodbop-router``, ``innodbop-backup``,
-    ``innodbop-repl``); passwords are generated at the edge and passed in, under the keys of
-    :data:`REQUIRED_PASSWORD_KEYS`. A missing or unknown key is a ``ValueError`` whose message
-    names keys, never values.
+    ``innodbop-repl``, ``innodbop-metrics``); passwords are generated at the edge and passed in,
+    under the keys of :data:`REQUIRED_PASSWORD_KEYS`, plus :data:`OPTIONAL_PASSWORD_KEYS` (the
+    exporter's: nothing in the group depends on it, so it may be generated at any time). A
+    missing or unknown key is a ``ValueError`` whose message names keys, never values.
   * The Secret is written as ``data`` (base64), the form the API server stores, so the
     controller can compare desired and observed without a spurious write;
     :func:`passwords_from_secret` reads the passwords back so they are generated only once
@@ -27,15 +28,18 @@ ADMIN_USERNAME = "innodbop-admin"
 ROUTER_USERNAME = "innodbop-router"
 BACKUP_USERNAME = "innodbop-backup"
 REPLICATION_USERNAME = "innodbop-repl"
+METRICS_USERNAME = "innodbop-metrics"
 
 ADMIN_USER_KEY, ADMIN_PASSWORD_KEY = "adminUsername", "adminPassword"
 ROUTER_USER_KEY, ROUTER_PASSWORD_KEY = "routerUsername", "routerPassword"
 BACKUP_USER_KEY, BACKUP_PASSWORD_KEY = "backupUsername", "backupPassword"
 REPLICATION_USER_KEY, REPLICATION_PASSWORD_KEY = "replicationUsername", "replicationPassword"
+METRICS_USER_KEY, METRICS_PASSWORD_KEY = "metricsUsername", "metricsPassword"
 
 USERNAMES: Mapping[str, str] = {
     ADMIN_USER_KEY: ADMIN_USERNAME,
     BACKUP_USER_KEY: BACKUP_USERNAME,
+    METRICS_USER_KEY: METRICS_USERNAME,
     REPLICATION_USER_KEY: REPLICATION_USERNAME,
     ROUTER_USER_KEY: ROUTER_USERNAME,
 }
@@ -51,6 +55,8 @@ ACCOUNTS: Mapping[str, str] = {
 REQUIRED_PASSWORD_KEYS: tuple[str, ...] = (
     ADMIN_PASSWORD_KEY, BACKUP_PASSWORD_KEY, REPLICATION_PASSWORD_KEY, ROUTER_PASSWORD_KEY,
 )
+OPTIONAL_PASSWORD_KEYS: tuple[str, ...] = (METRICS_PASSWORD_KEY,)
+"""Kept when present, generated when missing whatever the group's history (see the contract)."""
 
 
 def _b64(value: str) -> str:
@@ -58,11 +64,12 @@ def _b64(value: str) -> str:
 
 
 def build_private_secret(cluster: Cluster, passwords: Mapping[str, str]) -> Obj:
+    keys = REQUIRED_PASSWORD_KEYS + OPTIONAL_PASSWORD_KEYS
     missing = sorted(k for k in REQUIRED_PASSWORD_KEYS if not passwords.get(k))
-    unknown = sorted(set(passwords) - set(REQUIRED_PASSWORD_KEYS))
+    unknown = sorted(set(passwords) - set(keys))
     if missing or unknown:
         raise ValueError(f"private secret passwords: missing {missing}, unknown {unknown}")
-    values = {**USERNAMES, **{k: passwords[k] for k in REQUIRED_PASSWORD_KEYS}}
+    values = {**USERNAMES, **{k: passwords[k] for k in keys if passwords.get(k)}}
     name = names.private_secret_name(cluster.name)
     secret = new_object("v1", "Secret", cluster, name, labels.labels(cluster, "database"))
     secret["type"] = "Opaque"
@@ -76,7 +83,7 @@ def passwords_from_secret(secret: Mapping[str, Any] | None) -> dict[str, str]:
     A key whose value is empty or does not decode (not base64, not UTF-8) is left out, like
     a missing one: the caller decides what a lost password means.
     """
-    return decoded(secret, REQUIRED_PASSWORD_KEYS)
+    return decoded(secret, REQUIRED_PASSWORD_KEYS + OPTIONAL_PASSWORD_KEYS)
 
 
 def decoded(secret: Mapping[str, Any] | None, keys: Iterable[str]) -> dict[str, str]:

@@ -15,6 +15,10 @@ Contract:
     a member can leave the group cleanly.
   * Volumes: the ``datadir`` claim at /var/lib/mysql, the initconf ConfigMap read-only,
     emptyDirs for the generated config (/etc/my.cnf, /etc/my.cnf.d), the socket dir and /tmp.
+  * With ``spec.metrics.enable``, a ``metrics`` container runs the MySQL exporter
+    (``spec.metrics.image``) on ``spec.metrics.webPort`` (container port ``metrics``), logging in
+    over 127.0.0.1 as the metrics account of ``<name>-privsecrets`` (its password in the
+    environment, from the Secret); as nobody (65534), read-only root, no capabilities.
   * Pods of one cluster prefer distinct nodes (preferred anti-affinity on kubernetes.io/hostname).
 """
 
@@ -144,6 +148,32 @@ def mysql_container(cluster: Cluster) -> Obj:
     }
 
 
+EXPORTER_UID = 65534
+EXPORTER_COLLECTORS = (
+    "--collect.perf_schema.replication_group_members",
+    "--collect.perf_schema.replication_group_member_stats",
+)
+"""Collected besides the exporter's defaults: the group as each member sees it."""
+
+
+def metrics_container(cluster: Cluster) -> Obj:
+    port = cluster.spec.metrics.web_port
+    return {
+        "name": "metrics",
+        "image": cluster.spec.metrics.image,
+        "imagePullPolicy": cluster.spec.image_pull_policy,
+        "args": [f"--mysqld.address=127.0.0.1:{layout.MYSQL_PORT}", f"--mysqld.username={secrets.METRICS_USERNAME}",
+                 f"--web.listen-address=:{port}", *EXPORTER_COLLECTORS],
+        "env": [secret_env("MYSQLD_EXPORTER_PASSWORD", names.private_secret_name(cluster.name),
+                           secrets.METRICS_PASSWORD_KEY)],
+        "ports": [{"name": "metrics", "containerPort": port, "protocol": "TCP"}],
+        "readinessProbe": {"httpGet": {"path": "/", "port": "metrics"}, "periodSeconds": 10, "timeoutSeconds": 5},
+        "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
+        "securityContext": {**container_security_context(), "readOnlyRootFilesystem": True,
+                            "runAsUser": EXPORTER_UID, "runAsGroup": EXPORTER_UID},
+    }
+
+
 def volumes(cluster: Cluster) -> list[Obj]:
     return [
         {"name": layout.INITCONF_VOLUME,
@@ -168,6 +198,10 @@ def anti_affinity(selector: dict[str, str]) -> Obj:
     }]}}
 
 
+def _sidecars(cluster: Cluster) -> list[Obj]:
+    return [metrics_container(cluster)] if cluster.spec.metrics.enable else []
+
+
 def server_pod_spec(cluster: Cluster) -> Obj:
     spec: Obj = {
         "serviceAccountName": names.server_service_account_name(cluster),
@@ -176,7 +210,7 @@ def server_pod_spec(cluster: Cluster) -> Obj:
         "securityContext": pod_security_context(layout.MYSQL_UID),
         "affinity": anti_affinity(labels.server_selector(cluster)),
         "initContainers": [initconf_container(cluster), initdatadir_container(cluster)],
-        "containers": [mysql_container(cluster)],
+        "containers": [mysql_container(cluster), *_sidecars(cluster)],
         "volumes": volumes(cluster),
     }
     if cluster.spec.image_pull_secrets:

@@ -3,7 +3,8 @@
 Contract:
   * ``<name>-instances``: clusterIP None and publishNotReadyAddresses true, so every member
     has a DNS name (``<pod>.<name>-instances.<ns>.svc.cluster.local``) before it is ONLINE;
-    ports mysql 3306, mysqlx 33060, gr-xcom 33061; selects the server pods.
+    ports mysql 3306, mysqlx 33060, gr-xcom 33061, and with ``spec.metrics.enable`` the
+    exporter's ``metrics`` port; selects the server pods.
   * ``<name>``: type and annotations from ``spec.service``; ports mysql-rw 6446, mysql-ro
     6447, mysqlx-rw 6448, mysqlx-ro 6449, mysql-rw-split 6450, router-rest 8443; selects the
     router pods. Node ports are left to the API server.
@@ -31,6 +32,7 @@ def build_instances_service(cluster: Cluster) -> Obj:
             _port("mysql", layout.MYSQL_PORT),
             _port("mysqlx", layout.MYSQLX_PORT),
             _port("gr-xcom", layout.GR_PORT),
+            *([_port("metrics", cluster.spec.metrics.web_port)] if cluster.spec.metrics.enable else []),
         ],
         "selector": labels.server_selector(cluster),
     }

@@ -57,6 +57,10 @@ class GroupSpec:
     desired: Desired
     config: GroupConfig
     router: Credentials
+    metrics: Credentials | None = None
+    """The exporter's account when metrics are on."""
+    metrics_user: str = ""
+    """The exporter's user name (dropped while metrics are off)."""
 
 
 @dataclass(frozen=True)
@@ -134,12 +138,13 @@ class GroupManager:
             return None
         multi = diagnosis.mode == GroupMode.MULTI_PRIMARY
         group_name = spec.config.group_name
-        if self._upkept.get(spec.key) == key_for(group_name, members, multi, spec.router):
+        if self._upkept.get(spec.key) == key_for(group_name, members, multi, spec.router, spec.metrics):
             return None
         t = self._timeouts
         result = await ensure(self._connector, targets[index], admin=spec.config.admin, router=spec.router,
                               cluster_name=spec.cluster_name, group_name=group_name, members=members,
-                              multi_primary=multi, connect_timeout=t.connect, read_timeout=t.upkeep)
+                              multi_primary=multi, connect_timeout=t.connect, read_timeout=t.upkeep,
+                              metrics=spec.metrics, metrics_user=spec.metrics_user)
         if result.outcome == UpkeepOutcome.ENSURED:
             self._upkept[spec.key] = result.key
             log.info("metadata and router account ensured", on=targets[index].label,

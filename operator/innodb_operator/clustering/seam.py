@@ -108,6 +108,11 @@ class Server(Protocol):
 
     async def ensure_router_account(self, user: str, password: Secret, *, reset_password: bool) -> AccountChange: ...
 
+    async def ensure_metrics_account(self, user: str, password: Secret | None) -> bool:
+        """The exporter's account with ``password`` (set again each call), or dropped when None;
+        True when anything changed."""
+        ...
+
     async def set_password(self, user: str, host: str, password: Secret, *, binlog: bool = True) -> bool:
         """Set an existing account's password, replicated (or on this server only, ``binlog=False``);
         False when the account does not exist."""

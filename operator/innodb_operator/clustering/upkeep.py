@@ -1,11 +1,13 @@
-"""Keep the InnoDB Cluster metadata and the router account current, on the group's writer.
+"""Keep the InnoDB Cluster metadata, the router account and the exporter's account current, on the writer.
 
 Contract:
   * :func:`writer` is where replicated writes go: the primary, or in multi-primary mode the
     lowest ONLINE member; None without quorum.
   * :func:`ensure` makes the metadata list exactly ``members`` and the router account exist
-    with its grants (its password reset only when the router cannot log in with it), through
-    the seam. It never raises for MySQL trouble: the :class:`UpkeepResult` says what happened.
+    with its grants (its password reset only when the router cannot log in with it), and the
+    exporter's account exist with its password when metrics are on (dropped when they are off),
+    through the seam. It never raises for MySQL trouble: the :class:`UpkeepResult` says what
+    happened.
   * The caller remembers the :class:`UpkeepKey` of the last success and calls again only when
     it differs, so an idle converged cluster costs no SQL write.
 """
@@ -45,6 +47,8 @@ class UpkeepKey:
     multi_primary: bool
     router_user: str
     router_digest: str
+    metrics_digest: str = ""
+    """SHA-256 of the exporter's password; "" when metrics are off."""
 
 
 @dataclass(frozen=True)
@@ -68,16 +72,23 @@ def writer(diagnosis: Diagnosis) -> int | None:
     return None
 
 
-def key_for(group_name: str, members: Sequence[MetadataMember], multi_primary: bool, router: Credentials) -> UpkeepKey:
-    digest = hashlib.sha256(router.password.reveal().encode()).hexdigest()
-    return UpkeepKey(group_name, frozenset((m.uuid, m.address) for m in members), multi_primary, router.user, digest)
+def _digest(credentials: Credentials | None) -> str:
+    return hashlib.sha256(credentials.password.reveal().encode()).hexdigest() if credentials is not None else ""
+
+
+def key_for(group_name: str, members: Sequence[MetadataMember], multi_primary: bool, router: Credentials,
+            metrics: Credentials | None = None) -> UpkeepKey:
+    return UpkeepKey(group_name, frozenset((m.uuid, m.address) for m in members), multi_primary, router.user,
+                     _digest(router), _digest(metrics))
 
 
 async def ensure(connector: Connector, target: Target, *, admin: Credentials, router: Credentials,
                  cluster_name: str, group_name: str, members: Sequence[MetadataMember], multi_primary: bool,
-                 connect_timeout: float, read_timeout: float) -> UpkeepResult:
-    """Ensure the metadata and router account on ``target`` (the writer)."""
-    key = key_for(group_name, members, multi_primary, router)
+                 connect_timeout: float, read_timeout: float, metrics: Credentials | None = None,
+                 metrics_user: str = "") -> UpkeepResult:
+    """Ensure the metadata and the accounts on ``target`` (the writer). ``metrics``: the exporter's
+    account, or None to drop ``metrics_user`` (no exporter)."""
+    key = key_for(group_name, members, multi_primary, router, metrics)
     try:
         server = await connector.connect(target.endpoint, admin, connect_timeout=connect_timeout,
                                          read_timeout=read_timeout)
@@ -87,6 +98,10 @@ async def ensure(connector: Connector, target: Target, *, admin: Credentials, ro
                                                  multi_primary=multi_primary)
             reset = not await _can_log_in(connector, target, router, connect_timeout)
             change = await server.ensure_router_account(router.user, router.password, reset_password=reset)
+            if metrics is not None:
+                await server.ensure_metrics_account(metrics.user, metrics.password)
+            elif metrics_user:
+                await server.ensure_metrics_account(metrics_user, None)
         finally:
             await server.close()
     except MetadataSchemaError as exc:

@@ -24,6 +24,8 @@ from innodb_operator.builders import labels, layout, names
 from innodb_operator.builders.secrets import (
     ADMIN_PASSWORD_KEY,
     ADMIN_USERNAME,
+    METRICS_PASSWORD_KEY,
+    METRICS_USERNAME,
     REPLICATION_PASSWORD_KEY,
     REPLICATION_USERNAME,
     ROUTER_PASSWORD_KEY,
@@ -247,10 +249,14 @@ def unsettled_fingerprint(report: PassReport) -> tuple[object, ...]:
 
 def group_spec(key: str, cluster: Cluster, targets: tuple[Target, ...], desired: Desired, passwords: Mapping[str, str],
                *, communication_stack: str = "XCOM") -> GroupSpec:
-    """What one pass needs: the operator's accounts from ``passwords`` (``<name>-privsecrets`` keys)."""
+    """What one pass needs: the operator's accounts from ``passwords`` (``<name>-privsecrets`` keys); the
+    exporter's only with ``spec.metrics.enable`` and its password present."""
     config = GroupConfig(group_name=desired.group_name,
                          admin=Credentials(ADMIN_USERNAME, passwords[ADMIN_PASSWORD_KEY]),
                          replication=Credentials(REPLICATION_USERNAME, passwords[REPLICATION_PASSWORD_KEY]),
                          communication_stack=communication_stack)
+    metrics_password = passwords.get(METRICS_PASSWORD_KEY) if cluster.spec.metrics.enable else None
     return GroupSpec(key=key, cluster_name=cluster.name, targets=targets, desired=desired, config=config,
-                     router=Credentials(ROUTER_USERNAME, passwords[ROUTER_PASSWORD_KEY]))
+                     router=Credentials(ROUTER_USERNAME, passwords[ROUTER_PASSWORD_KEY]),
+                     metrics=Credentials(METRICS_USERNAME, metrics_password) if metrics_password else None,
+                     metrics_user=METRICS_USERNAME)

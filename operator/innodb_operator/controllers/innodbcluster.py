@@ -37,7 +37,7 @@ from innodb_api import API_VERSION, INNODBCLUSTER_KIND
 from innodb_api.types import Cluster
 from innodb_api.validation import FieldError, validate_cluster
 from innodb_operator.builders import REQUIRED_PASSWORD_KEYS, cronjob_names, desired_children, private_secret_name
-from innodb_operator.builders.secrets import complete, passwords_from_secret
+from innodb_operator.builders.secrets import OPTIONAL_PASSWORD_KEYS, complete, passwords_from_secret
 from innodb_operator.builders.status import Observed, group_existed, object_part, object_status
 from innodb_operator.controllers.children import ChildApplier, Rejected
 from innodb_operator.controllers.kinds import INNODBCLUSTERS, ObjectReader, cached_cluster, now_rfc3339
@@ -146,8 +146,9 @@ class InnoDBClusterReconciler:
             return None
 
     async def _passwords(self, namespace: str, name: str, status: Mapping[str, Any]) -> dict[str, str] | None:
-        """The internal passwords: existing values always win; missing keys are generated only
-        while the group has never existed (None once it has: the group manager recovers them).
+        """The internal passwords: existing values always win; missing required keys are generated
+        only while the group has never existed (None once it has: the group manager recovers them);
+        a missing optional one (the exporter's) is generated whenever.
 
         The cache may lag (or not hold the Secret at all, e.g. when its labels were changed),
         so whenever it lacks a key, the live Secret is read before anything is decided.
@@ -160,13 +161,13 @@ class InnoDBClusterReconciler:
             except errors.NotFound:
                 live = {}
             stored = {**stored, **live}
-        if complete(stored):
-            return stored
-        if group_existed(status):
+        if not complete(stored) and group_existed(status):
             return None
-        missing = [key for key in REQUIRED_PASSWORD_KEYS if not stored.get(key)]
-        log.info("generating internal passwords", child=secret_name, keys=missing)
-        return {key: stored.get(key) or secrets.token_urlsafe(24) for key in REQUIRED_PASSWORD_KEYS}
+        keys = REQUIRED_PASSWORD_KEYS + OPTIONAL_PASSWORD_KEYS
+        missing = [key for key in keys if not stored.get(key)]
+        if missing:
+            log.info("generating internal passwords", child=secret_name, keys=missing)
+        return {key: stored.get(key) or secrets.token_urlsafe(24) for key in keys}
 
     async def _apply_children(self, key: str, obj: Mapping[str, Any], cluster: Cluster,
                               passwords: Mapping[str, str]) -> list[FieldError]:

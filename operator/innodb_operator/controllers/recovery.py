@@ -32,6 +32,7 @@ from innodb_operator.builders.secrets import (
     ACCOUNTS,
     ADMIN_PASSWORD_KEY,
     ADMIN_USERNAME,
+    OPTIONAL_PASSWORD_KEYS,
     REQUIRED_PASSWORD_KEYS,
     build_private_secret,
     decoded,
@@ -86,6 +87,7 @@ class AccountRecovery:
         user = f"{cluster.namespace}/{cluster.spec.secret_name}"
         lost = [k for k in REQUIRED_PASSWORD_KEYS if not kept.get(k)]
         passwords = {k: kept.get(k) or secrets.token_urlsafe(24) for k in REQUIRED_PASSWORD_KEYS}
+        passwords.update({k: kept[k] for k in OPTIONAL_PASSWORD_KEYS if kept.get(k)})  # the exporter's: kept as is
         spec = group_spec(key, cluster, targets, desired, passwords)
         resets = {name: Secret(passwords[k]) for name, k in ACCOUNTS.items() if k in lost}
         logins = await self._logins(cluster, kept)

@@ -145,6 +145,18 @@ def backup_account(user: str, host: str = "%") -> AccountSpec:
     ))
 
 
+METRICS_HOST = "127.0.0.1"
+"""The exporter runs beside mysqld in the same pod and logs in over loopback, from nowhere else."""
+
+
+def metrics_account(user: str, host: str = METRICS_HOST) -> AccountSpec:
+    """What the MySQL exporter reads: status, variables, replication and performance_schema."""
+    return AccountSpec(user, host, (
+        Grant(("PROCESS", "REPLICATION CLIENT"), "*.*"),
+        Grant(("SELECT",), "performance_schema.*"),
+    ))
+
+
 def recovery_account(user: str, host: str = "%", *, admin_port: bool = False) -> AccountSpec:
     """``admin_port``: the group's local addresses use the admin interface (MYSQL stack)."""
     privileges: tuple[str, ...] = ("REPLICATION SLAVE", "CONNECTION_ADMIN", "BACKUP_ADMIN", "GROUP_REPLICATION_STREAM")

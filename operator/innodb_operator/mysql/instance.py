@@ -14,7 +14,14 @@ import contextlib
 from collections.abc import Sequence
 
 from innodb_operator.mysql import group
-from innodb_operator.mysql.accounts import AccountChange, AccountSpec, ensure_account
+from innodb_operator.mysql.accounts import (
+    METRICS_HOST,
+    AccountChange,
+    AccountSpec,
+    drop_account,
+    ensure_account,
+    metrics_account,
+)
 from innodb_operator.mysql.connection import Credentials, Endpoint, Secret, Session, connect
 from innodb_operator.mysql.errors import MysqlError
 from innodb_operator.mysql.gtid import GtidSet
@@ -120,6 +127,12 @@ class MysqlServer:
 
     async def ensure_router_account(self, user: str, password: Secret, *, reset_password: bool) -> AccountChange:
         return await ensure_router_account(self._session, user, password, reset_password=reset_password)
+
+    async def ensure_metrics_account(self, user: str, password: Secret | None) -> bool:
+        if password is None:
+            return await drop_account(self._session, user, METRICS_HOST)
+        change = await ensure_account(self._session, metrics_account(user), password, reset_password=True)
+        return change.changed
 
     async def set_password(self, user: str, host: str, password: Secret, *, binlog: bool = True) -> bool:
         return await group.set_password(self._session, user, host, password, binlog=binlog)
