@@ -35,56 +35,75 @@ def sample(registry: CollectorRegistry, name: str, **labels: str) -> float | Non
 
 
 def test_the_first_pass_is_a_baseline_and_says_nothing() -> None:
-    changes = Lifecycle().step(KEY, group(PRIMARY_DOWN, state="ONLINE_PARTIAL"), {"c-1": "2026-01-01"}, 0.0)
+    changes = Lifecycle().step(KEY, group(PRIMARY_DOWN, state="ONLINE_PARTIAL"), 0.0, clones={"c-1": "2026-01-01"})
     assert (changes.notices, changes.primary_changes, changes.rejoins, changes.clones) == ((), 0, 0, 0)
 
 
 def test_a_failover_is_timed_from_the_loss_observed_to_the_new_primary_online() -> None:
     life = Lifecycle()
-    life.step(KEY, group(HEALTHY, primary="c-0"), {}, 100.0)
-    lost = life.step(KEY, group(PRIMARY_DOWN, state="ONLINE_PARTIAL", primary="c-0"), {}, 101.0)
+    life.step(KEY, group(HEALTHY, primary="c-0"), 100.0)
+    lost = life.step(KEY, group(PRIMARY_DOWN, state="ONLINE_PARTIAL", primary="c-0"), 101.0)
     assert [(n.type, n.reason) for n in lost.notices] == [("Warning", "MemberUnreachable"),
                                                          ("Warning", "ClusterStateChanged")]
     assert "c-0" in lost.notices[0].message and lost.primary_changes == 0
     assert "ONLINE -> ONLINE_PARTIAL: because" in lost.notices[1].message
-    elected = life.step(KEY, group(NEW_PRIMARY, state="ONLINE_PARTIAL", primary="c-1"), {}, 107.5)
+    elected = life.step(KEY, group(NEW_PRIMARY, state="ONLINE_PARTIAL", primary="c-1"), 107.5)
     assert elected.primary_changes == 1 and elected.failover_seconds == 6.5
     (notice,) = elected.notices
     assert (notice.reason, notice.type) == ("FailoverObserved", "Warning")
     assert "from c-0 to c-1: 6.5 s" in notice.message
-    back = life.step(KEY, group(BACK, primary="c-1"), {}, 130.0)
+    back = life.step(KEY, group(BACK, primary="c-1"), 130.0)
     assert [n.reason for n in back.notices] == ["MemberRejoined", "ClusterStateChanged"]
     assert back.rejoins == 1 and back.primary_changes == 0 and back.notices[1].type == "Normal"
 
 
 def test_a_switch_seen_in_one_pass_counts_without_a_duration() -> None:
     life = Lifecycle()
-    life.step(KEY, group(HEALTHY, primary="c-0"), {}, 0.0)
-    switched = life.step(KEY, group(BACK, primary="c-1"), {}, 30.0)
+    life.step(KEY, group(HEALTHY, primary="c-0"), 0.0)
+    switched = life.step(KEY, group(BACK, primary="c-1"), 30.0)
     assert switched.primary_changes == 1 and switched.failover_seconds is None
     assert [n.reason for n in switched.notices] == ["PrimaryChanged"]
 
 
 def test_the_same_primary_back_is_no_failover_and_unobserved_passes_change_nothing() -> None:
     life = Lifecycle()
-    life.step(KEY, group(HEALTHY, primary="c-0"), {}, 0.0)
-    life.step(KEY, group(PRIMARY_DOWN, state="ONLINE_PARTIAL", primary="c-0"), {}, 1.0)
-    assert life.step(KEY, group({}, state="", observed=False), {}, 2.0).notices == ()
-    again = life.step(KEY, group(HEALTHY, primary="c-0"), {}, 3.0)
+    life.step(KEY, group(HEALTHY, primary="c-0"), 0.0)
+    life.step(KEY, group(PRIMARY_DOWN, state="ONLINE_PARTIAL", primary="c-0"), 1.0)
+    assert life.step(KEY, group({}, state="", observed=False), 2.0).notices == ()
+    again = life.step(KEY, group(HEALTHY, primary="c-0"), 3.0)
     assert again.primary_changes == 0 and again.failover_seconds is None and again.rejoins == 1
-    later = life.step(KEY, group(BACK, primary="c-1"), {}, 50.0)
+    later = life.step(KEY, group(BACK, primary="c-1"), 50.0)
     assert later.failover_seconds is None, "the earlier loss was over when c-0 came back"
+
+
+def test_a_member_the_group_removed_from_its_view_while_unreachable_was_expelled() -> None:
+    life = Lifecycle()
+    life.step(KEY, group(HEALTHY, primary="c-0"), 0.0, view={"c-0": "ONLINE", "c-1": "ONLINE", "c-2": "ONLINE"})
+    down = life.step(KEY, group(NEW_PRIMARY, state="ONLINE_PARTIAL", primary="c-1"), 1.0,
+                     view={"c-0": "UNREACHABLE", "c-1": "ONLINE", "c-2": "ONLINE"})
+    assert "MemberExpelled" not in [n.reason for n in down.notices]
+    unknown = life.step(KEY, group(NEW_PRIMARY, state="ONLINE_PARTIAL", primary="c-1"), 2.0, view=None)
+    assert "MemberExpelled" not in [n.reason for n in unknown.notices], "no ONLINE member answered: no news"
+    rejoining = {"c-0": ("RECOVERING", "SECONDARY"), "c-1": ("ONLINE", "PRIMARY"), "c-2": ("ONLINE", "SECONDARY")}
+    expelled = life.step(KEY, group(rejoining, state="ONLINE_PARTIAL", primary="c-1"), 3.0,
+                         view={"c-0": "RECOVERING", "c-1": "ONLINE", "c-2": "ONLINE"})
+    (notice,) = [n for n in expelled.notices if n.reason == "MemberExpelled"]
+    assert notice.message.startswith("c-0 was expelled") and "now RECOVERING, rejoining" in notice.message
+    blip = Lifecycle()
+    blip.step(KEY, group(HEALTHY, primary="c-0"), 0.0, view={"c-0": "ONLINE", "c-1": "UNREACHABLE", "c-2": "ONLINE"})
+    back = blip.step(KEY, group(HEALTHY, primary="c-0"), 1.0, view={"c-0": "ONLINE", "c-1": "ONLINE", "c-2": "ONLINE"})
+    assert back.notices == (), "reachable again without leaving the view: not expelled"
 
 
 def test_members_leaving_in_error_and_new_clones_are_told() -> None:
     life = Lifecycle()
-    life.step(KEY, group(HEALTHY, primary="c-0"), {"c-1": "t1"}, 0.0)
+    life.step(KEY, group(HEALTHY, primary="c-0"), 0.0, clones={"c-1": "t1"})
     changes = life.step(KEY, group({"c-0": ("ONLINE", "PRIMARY"), "c-1": ("ERROR", ""), "c-2": ("OFFLINE", "")},
-                                   state="ONLINE_PARTIAL", primary="c-0"), {"c-1": "t1", "c-3": "t2"}, 1.0)
+                                   state="ONLINE_PARTIAL", primary="c-0"), 1.0, clones={"c-1": "t1", "c-3": "t2"})
     assert [n.reason for n in changes.notices] == ["MemberExpelled", "MemberLeft", "ClusterStateChanged"]
     assert changes.clones == 1, "c-3's clone is new; c-1's was there at the baseline"
     forgotten = Lifecycle()
-    assert forgotten.step(KEY, group(HEALTHY, primary="c-0"), {}, 0.0).notices == ()
+    assert forgotten.step(KEY, group(HEALTHY, primary="c-0"), 0.0).notices == ()
 
 
 # --- what Prometheus is served -----------------------------------------------------------------

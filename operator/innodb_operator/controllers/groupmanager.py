@@ -15,7 +15,10 @@ Contract (level-triggered; runs apart from the object reconcile, with its own qu
   * Status: only the group's part (``status.cluster``; conditions ``GroupOnline``,
     ``Degraded``, ``CredentialsValid``), server-side applied with its own field manager, and
     only when it differs from the cached one. Events: Normal for what an action did, Warning
-    for what a person must act on, each once per change.
+    for what a person must act on, each once per change; and what changed in the group since the
+    last pass (:mod:`.lifecycle`: failovers, expulsions, rejoins, state changes).
+  * Metrics: every pass reports the cluster's figures to :class:`~innodb_operator.observability.clusters.ClusterMetrics`
+    (the last observation time only when a member answered); a deleted cluster's series are dropped.
   * Requeue: soon (:attr:`Cadence.fast`) after an action done; with the poll interval once the
     group is ONLINE or blocked on a person; while it waits for something that happens on its
     own, soon for :attr:`Cadence.grace`, then doubling up to the poll for as long as nothing
@@ -41,7 +44,7 @@ from innodb_operator.builders.secrets import complete, passwords_from_secret
 from innodb_operator.builders.status import GroupStatus, group_existed, group_part, group_status
 from innodb_operator.clock import Clock, MonotonicClock
 from innodb_operator.clustering.actions import Outcome
-from innodb_operator.clustering.manager import GroupManager, PassReport
+from innodb_operator.clustering.manager import GroupManager, GroupSpec, PassReport
 from innodb_operator.clustering.model import Desired
 from innodb_operator.clustering.plan import Kind, Reason
 from innodb_operator.clustering.state import ClusterState
@@ -59,7 +62,7 @@ from innodb_operator.controllers.groupview import (
     unsettled_fingerprint,
 )
 from innodb_operator.controllers.kinds import INNODBCLUSTERS, ObjectReader, cached_cluster, now_rfc3339
-from innodb_operator.controllers.lifecycle import Changes, Lifecycle, clones_seen, group_sample
+from innodb_operator.controllers.lifecycle import Changes, Lifecycle, clones_seen, group_sample, view_states
 from innodb_operator.controllers.recovery import AccountRecovery
 from innodb_operator.controllers.runner import Result
 from innodb_operator.kube import errors, resources
@@ -153,15 +156,11 @@ class GroupManagerReconciler:
                     said = notices(spec, report, group)
                     delay = self._delay(key, report)
                     state, next_reason = report.diagnosis.state.value, report.plan.reason
-                    reached = any(i.reachable for i in report.snapshot.instances)
-                    changes = self._lifecycle.step(key, group, clones_seen(spec, report.snapshot), self._clock.now())
-                    rebooted = (report.result is not None and report.result.outcome == Outcome.DONE
-                                and report.result.action.kind == Kind.REBOOT)
+                    changes = self._observed(key, group, spec, report)
                 else:
                     attempt = await self._recovery.run(key, cluster, targets, desired, pods, passwords)
                     group, said = attempt.group, attempt.notices
-                    reached, rebooted = False, False
-                    changes = self._lifecycle.step(key, group, {}, self._clock.now())
+                    changes = self._observed(key, group)
                     delay = (self._cadence.fast if attempt.recovered
                              else self._backoff(key, ("credentials", attempt.outcome), grace=False))
                     state, next_reason = group.state, None
@@ -174,23 +173,33 @@ class GroupManagerReconciler:
         (log.debug if next_reason == Reason.CONVERGED else log.info)(
             "group pass", state=state, next=group.next.reason, action=group.next.action or None,
             elapsed_seconds=round(self._clock.now() - started, 2), deadline_seconds=deadline)
-        self._report_metrics(namespace, name, group, changes, reached=reached, rebooted=rebooted)
         await self._write_status(obj, group)
         for notice in [*said, *changes.notices]:
             await self._say(key, obj, notice)
         return Result(requeue_after=delay)
 
-    def _report_metrics(self, namespace: str, name: str, group: GroupStatus, changes: Changes, *, reached: bool,
-                        rebooted: bool) -> None:
+    def _observed(self, key: str, group: GroupStatus, spec: GroupSpec | None = None,
+                  report: PassReport | None = None) -> Changes:
+        """What changed since the last pass (its Events are the caller's to say); the cluster metrics
+        of this pass. Without a report (a credentials recovery) only the status part is known."""
+        changes = self._lifecycle.step(
+            key, group, self._clock.now(),
+            clones=clones_seen(spec, report.snapshot) if spec and report else None,
+            view=view_states(spec, report.snapshot) if spec and report else None)
+        namespace, _, name = key.partition("/")
         m = self._metrics
         if group.observed:
+            reached = report is not None and any(i.reachable for i in report.snapshot.instances)
             m.report_group(namespace, name, group_sample(group, reached=reached, wall_now=self._wall()))
+        result = report.result if report is not None else None
+        rebooted = result is not None and result.outcome == Outcome.DONE and result.action.kind == Kind.REBOOT
         for what, amount in (("primary_changes", changes.primary_changes), ("rejoins", changes.rejoins),
                              ("clones", changes.clones), ("reboots", int(rebooted))):
             if amount:
                 m.count(namespace, name, what, amount)
         if changes.failover_seconds is not None:
             m.observe_failover(namespace, name, changes.failover_seconds)
+        return changes
 
     async def _passwords(self, namespace: str, name: str) -> dict[str, str]:
         """From the cache; live from the API server when the cache lacks any (it may lag)."""

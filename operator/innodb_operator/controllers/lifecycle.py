@@ -14,6 +14,9 @@ Contract (pure apart from the memory of the last pass per cluster; time is passe
     failover's duration runs from the first pass that found the known primary gone to the first
     pass that found another member ONLINE as PRIMARY; when both happen between two passes there
     is no duration, only the change.
+  * A member the group's view held UNREACHABLE and then no more (or only as a new incarnation
+    joining) was expelled by the group: ``MemberExpelled``, as for an ONLINE member that went
+    into ERROR.
   * Passes that could not look at the group (``observed`` False) change nothing.
   * :func:`group_sample` is the pass's cluster metrics (see :mod:`~innodb_operator.observability.clusters`).
 """
@@ -53,6 +56,7 @@ class _Memory:
     primary: str
     members: dict[str, str]                 # name -> state
     clones: dict[str, str]                  # name -> start of the last clone seen on it
+    view: dict[str, str] = field(default_factory=dict)  # name -> state in the group's view
     ever_online: set[str] = field(default_factory=set)
     was_online: bool = False                # the cluster has been ONLINE since the baseline
     primary_lost: tuple[str, float] | None = None  # (old primary, when its loss was observed)
@@ -67,19 +71,25 @@ class Lifecycle:
     def forget(self, key: str) -> None:
         self._memory.pop(key, None)
 
-    def step(self, key: str, group: GroupStatus, clones: Mapping[str, str], now: float) -> Changes:
-        """``clones``: member name -> start time of the last clone into it ("" for none);
-        ``now``: monotonic seconds."""
+    def step(self, key: str, group: GroupStatus, now: float, *, clones: Mapping[str, str] | None = None,
+             view: Mapping[str, str] | None = None) -> Changes:
+        """``now``: monotonic seconds; ``clones``: member name -> start time of the last clone into it
+        ("" for none); ``view``: member name -> its state in the group's view, None when no
+        ONLINE member answered (the view is unknown)."""
         if not group.observed:
             return Changes()
+        clones = clones or {}
         members = {m.name: m.state for m in group.members}
         primary = current_primary(group)
         last = self._memory.get(key)
         if last is None:
-            self._memory[key] = _Memory(group.state, primary, members, dict(clones),
+            self._memory[key] = _Memory(group.state, primary, members, dict(clones), dict(view or {}),
                                         {n for n, s in members.items() if s == ONLINE}, group.state == ONLINE)
             return Changes()
         notices: list[Notice] = []
+        if view is not None:
+            notices.extend(_expelled(last.view, view, members))
+            last.view = dict(view)
         rejoins = 0
         for member in group.members:
             before = last.members.get(member.name)
@@ -117,6 +127,35 @@ class Lifecycle:
         elif last.primary and group.mode not in (SINGLE_PRIMARY, ""):
             last.primary, last.primary_lost = "", None  # multi-primary: no single primary to follow
         return Changes(tuple(notices), changes, rejoins, new_clones, failover)
+
+
+def _expelled(before: Mapping[str, str], after: Mapping[str, str], own: Mapping[str, str]) -> list[Notice]:
+    """Members the group's view held UNREACHABLE and holds no more (or only as a new member
+    joining): the group expelled them."""
+    out = []
+    for name, state in before.items():
+        now = after.get(name)
+        if state == "UNREACHABLE" and now not in ("UNREACHABLE", ONLINE):
+            out.append(Notice("Warning", "MemberExpelled", (
+                f"{name} was expelled from the group: it stayed UNREACHABLE longer than the expel timeout and the "
+                f"majority removed it from the view (now {own.get(name, 'unknown')}{', rejoining' if now else ''}).")))
+    return out
+
+
+def view_states(spec: GroupSpec, snapshot: Snapshot) -> dict[str, str] | None:
+    """Member name -> state in the largest view an ONLINE member reports; None when no ONLINE member answered."""
+    views = [i.view for i in snapshot.instances if i.reachable and i.state == MemberState.ONLINE and i.view]
+    if not views:
+        return None
+    label = namer(spec)
+    by_uuid = {i.uuid: label(i.index) for i in snapshot.instances if i.uuid}
+    by_address = {t.address: t.label for t in spec.targets}
+    out = {}
+    for member in max(views, key=len):
+        name = by_uuid.get(member.uuid) or by_address.get(member.address)
+        if name:
+            out[name] = member.state.value
+    return out
 
 
 def current_primary(group: GroupStatus) -> str:
