@@ -6,7 +6,9 @@ image's root filesystem (overlayfs over the MySQL root; upper layer per containe
 volumes bind-mounted at their ``mountPath``, the pod's hosts file at ``/etc/hosts`` (and a
 ``resolv.conf`` that fails lookups at once: every name is in the hosts file), then
 ``chroot`` into it as the pod's ``runAsUser``/``runAsGroup``. Host-filesystem images (the
-operator) get the same namespaces and mounts, plus a private ``/run``, without the overlay.
+operator, mysqld_exporter) get the same namespaces and mounts, plus a private ``/run``, without
+the overlay; a mount target the host lacks is made in a copy-on-write layer over its nearest
+existing parent (never on the host itself), so the container sees it and the host does not.
 
 The start script is generated per start, holds no secret (the container's environment is
 passed to the process, never put on a command line) and lives in the pod's directory.
@@ -98,6 +100,8 @@ def start_script(spec: Spec) -> str:
         prefix = ""
     mounts = [Mount(spec.hosts_file, "/etc/hosts", read_only=True),
               Mount(spec.resolv_file, "/etc/resolv.conf", read_only=True), *spec.mounts]
+    if spec.image.rootfs is None:
+        lines += _host_layers(spec, [m.target for m in mounts])
     sources = [q(str(m.source)) for m in mounts]
     if spec.image.rootfs is None:
         # On the host's filesystem a mount (say at /tmp) can hide the sources of the next ones:
@@ -130,6 +134,57 @@ def start_script(spec: Spec) -> str:
     lines.append(f"exec /usr/sbin/chroot --userspec={spec.uid}:{spec.gid} --groups={groups} "
                  f"{q(prefix or '/')} {' '.join(q(a) for a in inner)}")
     return "\n".join(lines) + "\n"
+
+
+def host_layer_dirs(targets: list[str]) -> list[str]:
+    """The host directories a host-filesystem container needs a layer over, to make ``targets`` in.
+
+    For each target the host lacks, its nearest existing parent; none under another one, none
+    under the container's private ``/run``.
+    """
+    found: list[str] = []
+    for target in targets:
+        path = Path(os.path.realpath("/" + target))  # /var/run/x is /run/x
+        if path.exists() or path.parts[1:2] == ("run",):
+            continue
+        parent = path.parent
+        while not parent.is_dir():
+            parent = parent.parent
+        found.append(str(parent))
+    kept: list[str] = []
+    for d in sorted(set(found), key=len):
+        if not any(d == k or d.startswith(k.rstrip("/") + "/") for k in kept):
+            kept.append(d)
+    return kept
+
+
+def host_layer_problem(image: Image, targets: list[str], workdir: Path) -> str:
+    """Why a host-filesystem container cannot have mounts at ``targets`` ("" when it can).
+
+    A target the host lacks is made in a layer over its nearest existing parent; that cannot
+    be ``/`` itself, nor a directory holding the container's own state (the layer's upper half).
+    """
+    for parent in host_layer_dirs(targets) if image.rootfs is None else []:
+        if parent == "/" or str(workdir).startswith(parent.rstrip("/") + "/"):
+            missing = [t for t in targets if not Path(t).exists() and (parent == "/" or t.startswith(parent + "/"))]
+            return (f"image {image.name} runs on the host's filesystem, which has no {', '.join(missing)}, and the "
+                    f"node agent will not create it there (nor layer over {parent}): mount it under another directory")
+    return ""
+
+
+def _host_layers(spec: Spec, targets: list[str]) -> list[str]:
+    """Shell lines: an overlay (upper layer in the container's state) over each of :func:`host_layer_dirs`."""
+    problem = host_layer_problem(spec.image, targets, spec.workdir)
+    if problem:
+        raise ValueError(problem)
+    q = shlex.quote
+    lines = []
+    for i, parent in enumerate(host_layer_dirs(targets)):
+        upper, work = spec.workdir / "layers" / str(i) / "upper", spec.workdir / "layers" / str(i) / "work"
+        lines += [f"/usr/bin/mkdir -p {q(str(upper))} {q(str(work))}",
+                  f"/usr/bin/mount -t overlay overlay -o lowerdir={q(parent)},upperdir={q(str(upper))},"
+                  f"workdir={q(str(work))} {q(parent)}"]
+    return lines
 
 
 def prepare_root(spec: Spec) -> None:

@@ -13,6 +13,11 @@ PATH. Tags are ignored except that the MySQL images must carry the version in th
   * ``innodb-operator`` (any registry) -> the host's filesystem with this checkout's virtual
     environment; the entrypoint is ``innodb-operator``. It runs as root whatever the pod asks:
     the host's Python lives under ``/root``, which no other user can enter.
+  * ``*/prom/mysqld-exporter`` and ``*/prometheus/mysqld-exporter`` -> Debian's
+    prometheus-mysqld-exporter (:mod:`innodb_dev.monitoring`), on the host's filesystem like the
+    operator (the binary needs only libc); the entrypoint is that binary, as the stock image's is
+    ``/bin/mysqld_exporter``, so a container sets ``args`` only. A tag must name the version in
+    the cache (``v0.17.2``) or be ``latest``. Root whatever the pod asks, for the same reason.
 
 Anything else is an error the agent reports on the pod (``ErrImagePull``), as a node that
 cannot pull the image would.
@@ -24,9 +29,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from innodb_dev import REPO, mysqlroot
+from innodb_dev import REPO, monitoring, mysqlroot
 
 IMAGE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+EXPORTER_REPOSITORIES = ("prom/mysqld-exporter", "prometheus/mysqld-exporter")
+
+
 class UnknownImage(Exception):
     """The agent has no local program for this image."""
 
@@ -47,6 +55,7 @@ class Image:
 
 
 def _repository(image: str) -> tuple[str, str]:
+    image = image.split("@", 1)[0]  # a digest names no version we could check
     name, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
     return name, tag
 
@@ -69,8 +78,21 @@ def resolve(image: str) -> Image:
         return Image(image, root, (), (), user=None, missing_entrypoint=(
             "the node agent does not have the MySQL Router image's stock entrypoint; set the container's "
             "command (the operator's router Deployment runs router-entrypoint.sh from its ConfigMap)"))
+    if any(repository == r or repository.endswith("/" + r) for r in EXPORTER_REPOSITORIES):
+        return _exporter(image, tag)
     raise UnknownImage(f"the node agent cannot run image {image!r} (it runs the MySQL server and router "
-                       "images and innodb-operator)")
+                       "images, innodb-operator and prom/mysqld-exporter)")
+
+
+def _exporter(image: str, tag: str) -> Image:
+    try:
+        binary = monitoring.mysqld_exporter_binary()
+    except monitoring.NotInstalled:
+        raise UnknownImage(f"no mysqld_exporter for {image}; install it with: {monitoring.INSTALL_HINT}") from None
+    have = monitoring.exporter_version()
+    if tag != "latest" and tag.removeprefix("v") != have:
+        raise UnknownImage(f"{image}: this machine has mysqld_exporter {have} only")
+    return Image(image, None, (str(binary),), keep=(str(binary.parent),))
 
 
 def _mysql_version(root: Path) -> str:

@@ -365,10 +365,14 @@ class PodWorker:
         if not argv:
             raise ConfigError("CreateContainerError", f"image {c.spec['image']} has no default command here"
                               + (f": {image.missing_entrypoint}" if image.missing_entrypoint else ""))
+        mounts, workdir = self._mounts(c.spec), self.dir / "containers" / c.name
+        problem = container.host_layer_problem(image, [m.target for m in mounts], workdir)
+        if problem:
+            raise ConfigError("CreateContainerConfigError", problem)
         return container.Spec(
-            image=image, argv=argv, env=await self._env(c.spec), mounts=self._mounts(c.spec),
+            image=image, argv=argv, env=await self._env(c.spec), mounts=mounts,
             netns=self.netns, hostname=self._hostname(), uid=uid, gid=gid, groups=groups,
-            workdir=self.dir / "containers" / c.name, hosts_file=self.hosts_file,
+            workdir=workdir, hosts_file=self.hosts_file,
             resolv_file=self.node.hosts.resolv_conf,
             working_dir=c.spec.get("workingDir", ""))
 
