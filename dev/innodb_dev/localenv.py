@@ -1,6 +1,7 @@
 """The whole product on this machine: control plane, node agents, operator and a cluster via Helm.
 
-    ./dev/up            # set up what is missing, start everything, install the journey, wait ONLINE
+    ./dev/up            # set up what is missing, start everything, install the journey, wait ONLINE,
+                        # then Prometheus (innodb_dev.monitoring) scraping the operator and exporter sidecars
     ./dev/down          # stop it (data kept: the next ./dev/up brings the same cluster back)
     ./dev/down --wipe   # stop it and delete its data
 
@@ -32,7 +33,7 @@ import kubernetes
 import mysql.connector
 
 from innodb_api import GROUP, INNODBCLUSTER_PLURAL, VERSION
-from innodb_dev import REPO, toolchain
+from innodb_dev import REPO, monitoring, toolchain
 from innodb_dev.controlplane import ControlPlane
 from innodb_dev.nodeagent import addons, logs, network
 from innodb_dev.nodeagent.node import AGENT_INFO, AgentInfo, read_agent_info
@@ -304,9 +305,45 @@ def _write_private(path: Path, content: str) -> None:
         out.write(content)
 
 
-def _print_connection(env: LocalEnv, password_file: Path) -> None:
+def start_prometheus(env: LocalEnv, stack: contextlib.ExitStack) -> tuple[monitoring.Prometheus | None, str]:
+    """Prometheus for ``./dev/up`` (stopped with ``stack``), and the line that says where it is.
+
+    It loads the operator chart's alert rules when that file exists and ``promtool`` accepts it.
+    A Prometheus that cannot start is reported, never a reason to stop the environment.
+    """
+    rules = []
+    try:
+        if monitoring.CHART_ALERTS.exists():
+            problem = monitoring.check_rules(monitoring.CHART_ALERTS)
+            if problem:
+                _say(f"Prometheus: not loading {monitoring.CHART_ALERTS.relative_to(REPO)}: {problem}")
+            else:
+                rules.append(monitoring.CHART_ALERTS)
+        prom = monitoring.start(env.workdir / "prometheus", env.kubeconfig, rule_files=rules,
+                                port=monitoring.preferred_port())
+    except (monitoring.NotInstalled, monitoring.PrometheusError, OSError) as exc:
+        _say(f"Prometheus did not start: {exc}")
+        return None, ""
+    stack.callback(prom.stop)
+
+    def operator_up() -> bool:
+        try:
+            return any(s["value"][1] == "1" for s in prom.query(f'up{{job="{monitoring.OPERATOR_JOB}"}}'))
+        except (OSError, monitoring.PrometheusError):
+            return False
+    try:
+        wait_until(operator_up, 30, interval=0.5, message="Prometheus to scrape the operator")
+        scraping = "scrapes the operator and the exporter sidecars"
+    except AssertionError:
+        scraping = f"not scraping the operator yet: see {prom.url}/api/v1/targets"
+    loaded = f"; rules from {monitoring.CHART_ALERTS.relative_to(REPO)}" if rules else ""
+    return prom, f"Prometheus: {prom.url} ({scraping}{loaded})"
+
+
+def _print_connection(env: LocalEnv, password_file: Path, prometheus: str = "") -> None:
     router = env.service_address(CLUSTER_NS, CLUSTER_RELEASE)
     kubectl = toolchain.binaries().kubectl
+    extra = f"{prometheus}\n" if prometheus else ""
     print(f"""
 InnoDB Cluster {CLUSTER_NS}/{CLUSTER_RELEASE} is ONLINE. Connect through MySQL Router:
   read-write:  ./dev/mysql -h {router} -P 6446 -u root
@@ -322,7 +359,7 @@ kubectl:
   kubectl exec -it -n {CLUSTER_NS} {CLUSTER_RELEASE}-0 -c mysql -- mysql -uroot -p
 Logs: containers in {env.state / 'logs'}, node agent {env.workdir / 'node-agent.log'},
       control plane {env.cp.workdir / 'logs'}.
-Stop with Ctrl-C or ./dev/down (data kept; ./dev/down --wipe deletes it).
+{extra}Stop with Ctrl-C or ./dev/down (data kept; ./dev/down --wipe deletes it).
 """, flush=True)
 
 
@@ -336,7 +373,7 @@ def up(workdir: Path) -> int:
     pidfile.write_text(str(os.getpid()))
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        with LocalEnv.start(workdir) as env:
+        with LocalEnv.start(workdir) as env, contextlib.ExitStack() as stack:  # the stack (Prometheus) ends first
             password = _password(workdir)
             _say("installing the operator: helm upgrade --install mysql-operator charts/mysql-operator "
                  f"-n {OPERATOR_NS} --create-namespace")
@@ -350,8 +387,9 @@ def up(workdir: Path) -> int:
                        message="SELECT @@hostname through the router's RW port")
             host = _hostname_via(router, password)
             _say(f"SELECT @@hostname through the router (RW, {router}:6446) -> {host}")
+            _, prometheus = start_prometheus(env, stack)
             _say(f"ready in {time.monotonic() - started:.0f}s")
-            _print_connection(env, workdir / "root-password")
+            _print_connection(env, workdir / "root-password", prometheus)
             with contextlib.suppress(KeyboardInterrupt):
                 signal.pause()
             _say(f"stopping (data kept in {workdir})")

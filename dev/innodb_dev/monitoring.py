@@ -28,8 +28,9 @@ reaches pod IPs over the node agent's bridge, so it scrapes pods directly:
 
 Every target gets ``namespace``, ``pod`` and ``container`` from the pod. The handle queries the
 HTTP API (``query``, ``targets``, ``alerts``, ``rules``), reloads the configuration
-(``--web.enable-lifecycle``) and stops the process. Debian's package has no React UI (it is
-not packaged); the HTTP API and ``/graph``'s fallback page are what there is.
+(``--web.enable-lifecycle``) and stops the process. Debian's package has no web UI to speak
+of (the React UI is not packaged; ``/`` says so, and the classic pages' JavaScript comes from
+Debian packages not installed here): the HTTP API is what there is.
 """
 
 from __future__ import annotations
