@@ -43,6 +43,8 @@ from innodb_dev.waiting import wait_until
 DEFAULT_DIR = REPO / ".localenv"
 OPERATOR_NS, OPERATOR_RELEASE = "mysql-operator", "mysql-operator"
 CLUSTER_NS, CLUSTER_RELEASE = "mysql-cluster", "mycluster"
+DEV_UP_VALUES: dict[str, Any] = {"metrics": {"enable": True}}
+"""What ``./dev/up`` adds to the journey's values: the exporter sidecars its Prometheus scrapes."""
 
 
 def _say(message: str) -> None:
@@ -209,10 +211,16 @@ def journey_values(password: str) -> str:
 
 
 def install_cluster(env: LocalEnv, password: str, *, namespace: str = CLUSTER_NS, release: str = CLUSTER_RELEASE,
-                    extra: tuple[str, ...] = ()) -> Path:
-    """``helm upgrade --install`` of the cluster chart with the journey's values (file mode 0600)."""
+                    extra: tuple[str, ...] = (), values_extra: dict[str, Any] | None = None) -> Path:
+    """``helm upgrade --install`` of the cluster chart with the journey's values (file mode 0600).
+
+    ``values_extra`` adds top-level keys to the values file (``./dev/up``: ``metrics``).
+    """
     values = env.workdir / f"values-{namespace}-{release}.yaml"
-    _write_private(values, journey_values(password))
+    content = journey_values(password)
+    if values_extra:
+        content = json.dumps({**json.loads(content), **values_extra}, indent=2)
+    _write_private(values, content)
     env.helm("upgrade", "--install", release, str(REPO / "charts" / "mysql-innodbcluster"),
              "-n", namespace, "--create-namespace", "-f", str(values), *extra)
     return values
@@ -305,8 +313,12 @@ def _write_private(path: Path, content: str) -> None:
         out.write(content)
 
 
-def start_prometheus(env: LocalEnv, stack: contextlib.ExitStack) -> tuple[monitoring.Prometheus | None, str]:
+def start_prometheus(env: LocalEnv, stack: contextlib.ExitStack, *,
+                     exporters: int = 3) -> tuple[monitoring.Prometheus | None, str]:
     """Prometheus for ``./dev/up`` (stopped with ``stack``), and the line that says where it is.
+
+    It waits (up to a minute) until it scrapes the operator and ``exporters`` sidecars that reach
+    their mysqld (``mysql_up``), and says what it scrapes.
 
     It loads the operator chart's alert rules when that file exists and ``promtool`` accepts it.
     A Prometheus that cannot start is reported, never a reason to stop the environment.
@@ -326,16 +338,21 @@ def start_prometheus(env: LocalEnv, stack: contextlib.ExitStack) -> tuple[monito
         return None, ""
     stack.callback(prom.stop)
 
-    def operator_up() -> bool:
+    def count(promql: str) -> int:
         try:
-            return any(s["value"][1] == "1" for s in prom.query(f'up{{job="{monitoring.OPERATOR_JOB}"}}'))
+            return sum(1 for s in prom.query(promql) if s["value"][1] == "1")
         except (OSError, monitoring.PrometheusError):
-            return False
-    try:
-        wait_until(operator_up, 30, interval=0.5, message="Prometheus to scrape the operator")
+            return 0
+    operator = f'up{{job="{monitoring.OPERATOR_JOB}"}}'
+    sidecars = f'mysql_up{{job="{monitoring.EXPORTER_JOB}",namespace="{CLUSTER_NS}",cluster="{CLUSTER_RELEASE}"}}'
+    with contextlib.suppress(AssertionError):
+        wait_until(lambda: count(operator) >= 1 and count(sidecars) >= exporters, 60, interval=0.5,
+                   message="Prometheus to scrape the operator and the exporter sidecars")
+    if count(operator) and count(sidecars) >= exporters:
         scraping = "scrapes the operator and the exporter sidecars"
-    except AssertionError:
-        scraping = f"not scraping the operator yet: see {prom.url}/api/v1/targets"
+    else:
+        scraping = (f"scrapes {'the operator' if count(operator) else 'no operator'} and {count(sidecars)} of "
+                    f"{exporters} exporter sidecars so far: see {prom.url}/api/v1/targets")
     loaded = f"; rules from {monitoring.CHART_ALERTS.relative_to(REPO)}" if rules else ""
     return prom, f"Prometheus: {prom.url} ({scraping}{loaded})"
 
@@ -378,7 +395,7 @@ def up(workdir: Path) -> int:
             _say("installing the operator: helm upgrade --install mysql-operator charts/mysql-operator "
                  f"-n {OPERATOR_NS} --create-namespace")
             install_operator(env)
-            values = install_cluster(env, password)
+            values = install_cluster(env, password, values_extra=DEV_UP_VALUES)
             _say("installed the cluster: helm upgrade --install mycluster charts/mysql-innodbcluster "
                  f"-n {CLUSTER_NS} --create-namespace -f {values}")
             wait_online(env)
