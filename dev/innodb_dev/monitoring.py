@@ -560,6 +560,11 @@ def main(argv: list[str]) -> int:
     if not args.kubeconfig.exists():
         print(f"no kubeconfig at {args.kubeconfig} (start ./dev/up, or pass --kubeconfig)", file=sys.stderr)
         return 1
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)  # kill stops Prometheus too (it has a session of its own)
+    signal.signal(signal.SIGINT, interrupt)
     with contextlib.ExitStack() as stack:
         workdir = args.workdir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="prometheus-")))
         prom = stack.enter_context(running(workdir, args.kubeconfig, rule_files=args.rule_file, port=args.port))
