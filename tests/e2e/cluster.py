@@ -106,10 +106,12 @@ class Cluster:
         return router_ready(self.env, self.namespace, self.release)
 
 
-def install(env: LocalEnv, namespace: str, release: str, password: str) -> tuple[Cluster, float]:
-    """Install the cluster chart with the journey's values; (cluster, seconds until ONLINE + router)."""
+def install(env: LocalEnv, namespace: str, release: str, password: str, *sets: str) -> tuple[Cluster, float]:
+    """Install the cluster chart with the journey's values and ``sets`` (``--set`` values);
+    (cluster, seconds until ONLINE + router)."""
     started = time.monotonic()
-    install_cluster(env, password, namespace=namespace, release=release)
+    install_cluster(env, password, namespace=namespace, release=release,
+                    extra=tuple(a for s in sets for a in ("--set", s)))
     cluster = Cluster(env, namespace, release, password)
     cluster.wait_online()
     wait_until(cluster.answers_rw, 120, interval=0.5, message="the router's RW port")

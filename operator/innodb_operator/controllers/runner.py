@@ -83,6 +83,10 @@ class Controller:
         self._synced = True
         MAX_CONCURRENT_RECONCILES.labels(controller=self.name).set(self._workers)
         ACTIVE_WORKERS.labels(controller=self.name).set(0)
+        # Exported as 0 before the first error, as controller-runtime does.
+        RECONCILE_ERRORS.labels(controller=self.name)
+        for result in ("success", "error", "requeue_after"):
+            RECONCILE_TOTAL.labels(controller=self.name, result=result)
         log.info("controller started", controller=self.name, workers=self._workers)
         self._worker_tasks = [
             asyncio.create_task(self._worker(i), name=f"{self.name}-worker-{i}") for i in range(self._workers)
