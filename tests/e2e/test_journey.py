@@ -74,8 +74,9 @@ def test_03_pods_on_distinct_nodes_with_stable_dns_names(journey: Cluster) -> No
     pods = journey.server_pods()
     nodes = {p["metadata"]["name"]: p["spec"]["nodeName"] for p in pods}
     assert len(set(nodes.values())) == 3, nodes
-    sts = journey.env.get("statefulset", "-n", NAMESPACE, RELEASE)
-    assert sts["status"].get("readyReplicas") == 3
+    # The StatefulSet controller counts ready pods a moment after the cluster reports ONLINE.
+    wait_until(lambda: journey.env.get("statefulset", "-n", NAMESPACE, RELEASE)["status"].get("readyReplicas") == 3,
+               60, interval=0.5, message="the StatefulSet to count 3 ready replicas")
     assert journey.routers_ready() == 1
     for pod in nodes:
         other = f"{RELEASE}-{(int(pod[-1]) + 1) % 3}"
