@@ -269,11 +269,15 @@ async def test_crashed_members_rejoin_on_their_own_and_a_new_primary_is_elected(
     print(f"secondary SIGKILL -> restart -> ONLINE again, no manager action: {time.monotonic() - started:.1f}s")
 
     write(fleet, primary, range(1, 11))
-    killed_at = time.monotonic()
+    killed_at, killed_wall = time.monotonic(), time.time()
     h.kill(primary)
     elected = await h.wait_state(lambda p: p.diagnosis.primary not in (None, primary), timeout=60)
     print(f"primary SIGKILL -> new primary elected: {time.monotonic() - killed_at:.1f}s")
     new_primary = h.primary(elected)
+    # The new primary's error log dates its start as primary: what the failover metric ends on.
+    took_writes = elected.snapshot.instances[new_primary].became_primary_at
+    assert took_writes is not None and killed_wall < took_writes <= time.time(), (killed_wall, took_writes)
+    print(f"primary SIGKILL -> new primary taking writes (its error log): {took_writes - killed_wall:.2f}s")
     write(fleet, new_primary, range(11, 21))
     started = time.monotonic()
     h.start(primary)

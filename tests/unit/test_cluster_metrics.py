@@ -7,7 +7,7 @@ from test_groupmanager import KEY, Setup
 
 from fakeapi import b64
 from innodb_operator.builders.status import GroupStatus, MemberStatus, NextStep
-from innodb_operator.controllers.lifecycle import Lifecycle, group_sample
+from innodb_operator.controllers.lifecycle import Lifecycle, Timing, container_stopped_at, group_sample
 from innodb_operator.observability.clusters import ClusterMetrics, ObjectSample
 
 NS, NAME = KEY.split("/")
@@ -55,6 +55,48 @@ def test_a_failover_is_timed_from_the_loss_observed_to_the_new_primary_online() 
     back = life.step(KEY, group(BACK, primary="c-1"), 130.0)
     assert [n.reason for n in back.notices] == ["MemberRejoined", "ClusterStateChanged"]
     assert back.rejoins == 1 and back.primary_changes == 0 and back.notices[1].type == "Normal"
+
+
+def test_a_failover_is_timed_from_the_container_termination_to_the_new_primarys_own_log_line() -> None:
+    life = Lifecycle()
+    life.step(KEY, group(HEALTHY, primary="c-0"), 100.0, timing=Timing(promoted={"c-0": 50.0}))
+    life.step(KEY, group(PRIMARY_DOWN, state="ONLINE_PARTIAL", primary="c-0"), 108.0,
+              timing=Timing(stopped={"c-0": 103.0}))
+    elected = life.step(KEY, group(NEW_PRIMARY, state="ONLINE_PARTIAL", primary="c-1"), 130.0,
+                        timing=Timing(stopped={"c-0": 103.0}, promoted={"c-1": 124.25}))
+    assert elected.failover_seconds == 21.25, "termination at 103 to c-1 taking writes at 124.25"
+    assert "from c-0 to c-1: 21.2 s from c-0 lost to c-1 taking writes" in elected.notices[0].message
+
+
+def test_a_termination_from_before_the_member_became_primary_does_not_time_the_failover() -> None:
+    life = Lifecycle()
+    life.step(KEY, group(HEALTHY, primary="c-0"), 100.0, timing=Timing(stopped={"c-0": 20.0}, promoted={"c-0": 60.0}))
+    life.step(KEY, group(PRIMARY_DOWN, state="ONLINE_PARTIAL", primary="c-0"), 110.0,
+              timing=Timing(stopped={"c-0": 20.0}))
+    elected = life.step(KEY, group(NEW_PRIMARY, state="ONLINE_PARTIAL", primary="c-1"), 120.0,
+                        timing=Timing(stopped={"c-0": 20.0}, promoted={"c-1": 90.0}))
+    assert elected.failover_seconds == 10.0, "observed loss to the pass: an old crash or log line is no evidence"
+
+
+def test_a_crash_and_election_between_two_passes_is_timed_by_the_evidence_alone() -> None:
+    life = Lifecycle()
+    life.step(KEY, group(HEALTHY, primary="c-0"), 100.0)
+    crashed = life.step(KEY, group(NEW_PRIMARY, state="ONLINE_PARTIAL", primary="c-1"), 140.0,
+                        timing=Timing(stopped={"c-0": 110.0}, promoted={"c-1": 131.5}))
+    assert crashed.primary_changes == 1 and crashed.failover_seconds == 21.5
+
+
+def test_the_container_termination_is_read_from_state_or_last_state() -> None:
+    def pod(**parts: dict[str, object]) -> dict[str, object]:
+        return {"status": {"containerStatuses": [{"name": "metrics", "state": {"terminated": {
+            "finishedAt": "2026-01-01T00:09:00Z"}}}, {"name": "mysql", **parts}]}}
+
+    assert container_stopped_at(pod(state={"running": {}}), "mysql") is None
+    assert container_stopped_at(pod(state={"running": {}}, lastState={"terminated": {
+        "finishedAt": "2026-01-01T00:00:10Z"}}), "mysql") == 1767225610.0
+    assert container_stopped_at(pod(state={"terminated": {"finishedAt": "2026-01-01T00:00:20Z"}}, lastState={
+        "terminated": {"finishedAt": "2026-01-01T00:00:10Z"}}), "mysql") == 1767225620.0
+    assert container_stopped_at({"status": {}}, "mysql") is None
 
 
 def test_a_switch_seen_in_one_pass_counts_without_a_duration() -> None:

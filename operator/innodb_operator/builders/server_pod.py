@@ -29,6 +29,8 @@ from innodb_api.types import Cluster
 from . import labels, layout, names, secrets
 from .meta import Obj, secret_env
 
+MYSQL_CONTAINER = "mysql"
+"""The server container's name (the lifecycle reads its terminations from the pod status)."""
 TERMINATION_GRACE_SECONDS = 120
 STARTUP_PERIOD_SECONDS = 10
 STARTUP_FAILURE_THRESHOLD = 360  # one hour: crash recovery of a large datadir can take long
@@ -132,7 +134,7 @@ def _exec_probe(script: str, *, period: int, timeout: int, failures: int) -> Obj
 
 def mysql_container(cluster: Cluster) -> Obj:
     return {
-        **_base_container(cluster, "mysql"),
+        **_base_container(cluster, MYSQL_CONTAINER),
         "command": ["mysqld"],
         "ports": [
             {"name": "mysql", "containerPort": layout.MYSQL_PORT, "protocol": "TCP"},

@@ -86,6 +86,9 @@ class Instance:
     version: str = ""
     last_clone: str = ""
     """When the last clone into this server began (ISO time; "" for never)."""
+    became_primary_at: float | None = None
+    """Epoch seconds at which this server last began taking writes as the primary (its own
+    error log), None when unknown."""
 
     @property
     def in_group(self) -> bool:

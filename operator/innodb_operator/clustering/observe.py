@@ -94,6 +94,7 @@ async def observe_instance(connector: Connector, target: Target, credentials: Cr
         super_read_only=facts.super_read_only,
         version=facts.version,
         last_clone=facts.last_clone_started.isoformat() if facts.last_clone_started else "",
+        became_primary_at=facts.became_primary_at,
     )
 
 

@@ -41,6 +41,7 @@ from innodb_api import API_VERSION, INNODBCLUSTER_KIND
 from innodb_api.types import Cluster
 from innodb_operator.builders import names
 from innodb_operator.builders.secrets import complete, passwords_from_secret
+from innodb_operator.builders.server_pod import MYSQL_CONTAINER
 from innodb_operator.builders.status import GroupStatus, group_existed, group_part, group_status
 from innodb_operator.clock import Clock, MonotonicClock
 from innodb_operator.clustering.actions import Outcome
@@ -62,7 +63,14 @@ from innodb_operator.controllers.groupview import (
     unsettled_fingerprint,
 )
 from innodb_operator.controllers.kinds import INNODBCLUSTERS, ObjectReader, cached_cluster, now_rfc3339
-from innodb_operator.controllers.lifecycle import Changes, Lifecycle, clones_seen, group_sample, view_states
+from innodb_operator.controllers.lifecycle import (
+    Changes,
+    Lifecycle,
+    clones_seen,
+    failover_timing,
+    group_sample,
+    view_states,
+)
 from innodb_operator.controllers.recovery import AccountRecovery
 from innodb_operator.controllers.runner import Result
 from innodb_operator.kube import errors, resources
@@ -156,7 +164,7 @@ class GroupManagerReconciler:
                     said = notices(spec, report, group)
                     delay = self._delay(key, report)
                     state, next_reason = report.diagnosis.state.value, report.plan.reason
-                    changes = self._observed(key, group, spec, report)
+                    changes = self._observed(key, group, spec, report, pods)
                 else:
                     attempt = await self._recovery.run(key, cluster, targets, desired, pods, passwords)
                     group, said = attempt.group, attempt.notices
@@ -179,13 +187,14 @@ class GroupManagerReconciler:
         return Result(requeue_after=delay)
 
     def _observed(self, key: str, group: GroupStatus, spec: GroupSpec | None = None,
-                  report: PassReport | None = None) -> Changes:
+                  report: PassReport | None = None, pods: Mapping[int, Mapping[str, Any]] | None = None) -> Changes:
         """What changed since the last pass (its Events are the caller's to say); the cluster metrics
         of this pass. Without a report (a credentials recovery) only the status part is known."""
         changes = self._lifecycle.step(
-            key, group, self._clock.now(),
+            key, group, self._wall(),
             clones=clones_seen(spec, report.snapshot) if spec and report else None,
-            view=view_states(spec, report.snapshot) if spec and report else None)
+            view=view_states(spec, report.snapshot) if spec and report else None,
+            timing=failover_timing(spec, report.snapshot, pods or {}, MYSQL_CONTAINER) if spec and report else None)
         namespace, _, name = key.partition("/")
         m = self._metrics
         if group.observed:

@@ -11,9 +11,13 @@ Contract (pure apart from the memory of the last pass per cluster; time is passe
   * The first pass of a cluster (after an operator start) only sets the baseline: nothing that
     was already so is reported as news, and clones found on members at that point are not counted.
   * "The primary" is the member the pass found ONLINE as PRIMARY in single-primary mode. A
-    failover's duration runs from the first pass that found the known primary gone to the first
-    pass that found another member ONLINE as PRIMARY; when both happen between two passes there
-    is no duration, only the change.
+    failover's duration runs from the loss of the old primary to the new one taking writes.
+    The loss is the earlier of the first pass that found the known primary gone and the
+    termination of its ``mysql`` container (pod status, whole seconds; only a termination
+    since it became primary counts). The end is the moment the new primary's own error log
+    says it works as primary, when that lies between the two; else the pass that found it.
+    A switch seen within one pass, with no termination of the old primary (a planned
+    switchover), counts without a duration. Times are wall-clock epoch seconds.
   * A member the group's view held UNREACHABLE and then no more (or only as a new incarnation
     joining) was expelled by the group: ``MemberExpelled``, as for an ONLINE member that went
     into ERROR.
@@ -25,6 +29,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from innodb_operator.builders.status import GroupStatus, MemberStatus
 from innodb_operator.clustering.manager import GroupSpec
@@ -50,6 +56,21 @@ class Changes:
     failover_seconds: float | None = None
 
 
+@dataclass(frozen=True)
+class Timing:
+    """Timestamps from outside the passes (epoch seconds) that time a failover closely."""
+
+    stopped: Mapping[str, float] = field(default_factory=dict)
+    """Member -> when its ``mysql`` container last terminated (the pod's container status)."""
+    promoted: Mapping[str, float] = field(default_factory=dict)
+    """Member -> when its server last began taking writes as primary (its error log)."""
+
+
+STOP_SLACK = 1.0
+"""Seconds a container termination may precede the primary's own start as primary and still
+count: the pod status gives whole seconds."""
+
+
 @dataclass
 class _Memory:
     state: str
@@ -60,6 +81,7 @@ class _Memory:
     ever_online: set[str] = field(default_factory=set)
     was_online: bool = False                # the cluster has been ONLINE since the baseline
     primary_lost: tuple[str, float] | None = None  # (old primary, when its loss was observed)
+    primary_since: float = 0.0              # when the primary took the role (its log, else the pass)
 
 
 class Lifecycle:
@@ -72,19 +94,21 @@ class Lifecycle:
         self._memory.pop(key, None)
 
     def step(self, key: str, group: GroupStatus, now: float, *, clones: Mapping[str, str] | None = None,
-             view: Mapping[str, str] | None = None) -> Changes:
-        """``now``: monotonic seconds; ``clones``: member name -> start time of the last clone into it
-        ("" for none); ``view``: member name -> its state in the group's view, None when no
-        ONLINE member answered (the view is unknown)."""
+             view: Mapping[str, str] | None = None, timing: Timing | None = None) -> Changes:
+        """``now``: wall-clock epoch seconds; ``clones``: member name -> start time of the last clone
+        into it ("" for none); ``view``: member name -> its state in the group's view, None when no
+        ONLINE member answered (the view is unknown); ``timing``: see :class:`Timing`."""
         if not group.observed:
             return Changes()
         clones = clones or {}
+        timing = timing or Timing()
         members = {m.name: m.state for m in group.members}
         primary = current_primary(group)
         last = self._memory.get(key)
         if last is None:
             self._memory[key] = _Memory(group.state, primary, members, dict(clones), dict(view or {}),
-                                        {n for n, s in members.items() if s == ONLINE}, group.state == ONLINE)
+                                        {n for n, s in members.items() if s == ONLINE}, group.state == ONLINE,
+                                        primary_since=timing.promoted.get(primary, now))
             return Changes()
         notices: list[Notice] = []
         if view is not None:
@@ -105,15 +129,17 @@ class Lifecycle:
         new_clones = sum(1 for name, started in clones.items() if started and started != last.clones.get(name))
         changes, failover = 0, None
         if primary != last.primary and last.primary:
+            observed_lost = last.primary_lost[1] if last.primary_lost is not None else None
             if last.primary_lost is None:
                 last.primary_lost = (last.primary, now)
             if primary:
                 changes = 1
-                lost = last.primary_lost
-                if lost is not None and lost[1] < now:
-                    failover = now - lost[1]
-                notices.append(_primary_notice(lost[0] if lost else last.primary, primary, failover))
+                old = last.primary_lost[0]
+                failover = _failover_seconds(observed_lost, timing.stopped.get(old), last.primary_since,
+                                             timing.promoted.get(primary), now)
+                notices.append(_primary_notice(old, primary, failover))
                 last.primary_lost = None
+                last.primary_since = timing.promoted.get(primary, now)
         if primary and primary == (last.primary_lost or ("", 0.0))[0]:
             last.primary_lost = None  # the same primary came back: no failover
         if group.state != last.state and group.state and last.was_online:
@@ -127,6 +153,18 @@ class Lifecycle:
         elif last.primary and group.mode not in (SINGLE_PRIMARY, ""):
             last.primary, last.primary_lost = "", None  # multi-primary: no single primary to follow
         return Changes(tuple(notices), changes, rejoins, new_clones, failover)
+
+
+def _failover_seconds(observed_lost: float | None, stopped: float | None, primary_since: float,
+                      promoted: float | None, now: float) -> float | None:
+    """Loss (observed, or the old primary's container termination) to the new primary's start."""
+    start = observed_lost
+    if stopped is not None and primary_since - STOP_SLACK <= stopped <= now:
+        start = stopped if start is None else min(start, stopped)
+    if start is None:
+        return None
+    end = promoted if promoted is not None and start <= promoted <= now else now
+    return end - start if end > start else None
 
 
 def _expelled(before: Mapping[str, str], after: Mapping[str, str], own: Mapping[str, str]) -> list[Notice]:
@@ -195,7 +233,7 @@ def _primary_notice(old: str, new: str, seconds: float | None) -> Notice:
     if seconds is None:
         return Notice("Normal", "PrimaryChanged", f"The primary moved from {old or 'none'} to {new}.")
     return Notice("Warning", "FailoverObserved", f"The primary moved from {old} to {new}: {seconds:.1f} s from "
-                                                 f"the operator observing {old} lost to {new} ONLINE as primary.")
+                                                 f"{old} lost to {new} taking writes as primary.")
 
 
 def _state_notice(before: str, group: GroupStatus) -> Notice:
@@ -208,6 +246,38 @@ def clones_seen(spec: GroupSpec, snapshot: Snapshot) -> dict[str, str]:
     """Member name -> start of the last clone into it, for the members that answered."""
     label = namer(spec)
     return {label(i.index): i.last_clone for i in snapshot.instances if i.reachable and i.uuid}
+
+
+def failover_timing(spec: GroupSpec, snapshot: Snapshot, pods: Mapping[int, Mapping[str, Any]],
+                    container: str) -> Timing:
+    """Container terminations from the pods (by ordinal) and primary starts from the servers."""
+    label = namer(spec)
+    promoted = {label(i.index): i.became_primary_at for i in snapshot.instances
+                if i.reachable and i.became_primary_at is not None}
+    stopped = {label(index): at for index, pod in pods.items()
+               if (at := container_stopped_at(pod, container)) is not None}
+    return Timing(stopped=stopped, promoted=promoted)
+
+
+def container_stopped_at(pod: Mapping[str, Any], container: str) -> float | None:
+    """Epoch seconds of the container's latest termination in the pod's status, None for none."""
+    for status in (pod.get("status") or {}).get("containerStatuses") or ():
+        if status.get("name") != container:
+            continue
+        times = [_epoch((status.get(part) or {}).get("terminated", {}).get("finishedAt"))
+                 for part in ("state", "lastState")]
+        found = [t for t in times if t is not None]
+        return max(found) if found else None
+    return None
+
+
+def _epoch(value: object) -> float | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 def group_sample(group: GroupStatus, *, reached: bool, wall_now: float) -> GroupSample:

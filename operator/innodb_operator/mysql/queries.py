@@ -68,6 +68,11 @@ def _int(value: Any) -> int:
     return int(value) if value is not None and value != "" else 0
 
 
+PRIMARY_MEMBER_LOG_CODE = "MY-011510"
+"""ER_GRP_RPL_SRV_PRIMARY_MEM, "This server is working as primary member.": logged by Group
+Replication right after it turns ``super_read_only`` off on an elected primary."""
+
+
 def _time(value: Any) -> datetime | None:
     return value if isinstance(value, datetime) else None
 
@@ -98,6 +103,9 @@ class InstanceFacts:
     start_on_boot: bool | None
     last_clone_started: datetime | None = None
     """When the last clone into this instance began (``clone_status``), None if never."""
+    became_primary_at: float | None = None
+    """Epoch seconds of the last "working as primary member" line in the error log (the moment
+    Group Replication let it take writes), None when the log holds none."""
 
     @property
     def gr_plugin_active(self) -> bool:
@@ -147,6 +155,7 @@ async def instance_facts(session: Session) -> InstanceFacts:
     if plugins.get("clone") == "ACTIVE":
         clone = await _row(session, "SELECT begin_time FROM performance_schema.clone_status ORDER BY id DESC LIMIT 1")
         last_clone = _time(clone["begin_time"]) if clone is not None else None
+    became_primary = await _became_primary_at(session) if plugins.get("group_replication") == "ACTIVE" else None
     single_primary = gr("single_primary_mode")
     start_on_boot = gr("start_on_boot")
     seeds = gr("group_seeds")
@@ -171,7 +180,19 @@ async def instance_facts(session: Session) -> InstanceFacts:
         communication_stack=gr("communication_stack"),
         start_on_boot=None if start_on_boot is None else _flag(start_on_boot),
         last_clone_started=last_clone,
+        became_primary_at=became_primary,
     )
+
+
+async def _became_primary_at(session: Session) -> float | None:
+    """The last primary-member line of the error log; None when there is none or the log cannot
+    be read (a timing aid: never a reason to call the instance unusable)."""
+    try:
+        line = await _row(session, "SELECT UNIX_TIMESTAMP(MAX(logged)) AS at FROM performance_schema.error_log"
+                                   " WHERE error_code = %s", (PRIMARY_MEMBER_LOG_CODE,))
+    except QueryError:
+        return None
+    return float(line["at"]) if line is not None and line["at"] is not None else None
 
 
 @dataclass(frozen=True, slots=True)
