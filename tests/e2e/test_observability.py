@@ -118,9 +118,11 @@ def test_a_primary_sigkill_counts_one_primary_change_timed_like_the_write_outage
     failover = value(prom, total) - before[2]  # type: ignore[operator]
     print(f"\nSIGKILL of the primary {primary}: writes resumed after {outage:.1f}s (write checker); "
           f"failover duration recorded by the operator {failover:.1f}s")
-    # The goal is the outage to within 2 s; measured 0.6 s and 3.9 s apart here: the outage also
-    # holds the router's and the client's reconnect, which the operator's passes do not see (#13).
-    assert outage - 5.0 <= failover <= outage + 2.0, (failover, outage)
+    for at, error in [e for e in checker.errors if e[0] >= killed_at][-6:]:
+        print(f"  write error at +{at - killed_at:.2f}s: {error}")
+    # The operator times it from the container's termination to the new primary's own log line;
+    # the checker's outage adds the router following and the client reconnecting.
+    assert abs(failover - outage) <= 2.0, (failover, outage)
 
 
 def test_a_member_that_cannot_come_back_fires_the_alerts_until_it_does(

@@ -108,7 +108,8 @@ def test_router_deployment_bootstraps_from_its_environment() -> None:
                                                                   "key": "routerPassword"}
     assert env["MYSQL_INNODB_CLUSTER_MEMBERS"]["value"] == "1"
     assert [p["containerPort"] for p in router["ports"]] == [6446, 6447, 6448, 6449, 6450, 8443]
-    assert router["readinessProbe"]["tcpSocket"] == {"port": 6446}
+    assert router["startupProbe"]["tcpSocket"] == {"port": 6446}, "ready once it first routes writes"
+    assert router["readinessProbe"]["tcpSocket"] == {"port": 8443}, "and stays so while it runs, primary or not"
     assert dep["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
 
 
@@ -143,7 +144,7 @@ def test_router_runs_our_entrypoint_from_its_configmap() -> None:
     assert script.rstrip().endswith('exec mysqlrouter --config "$ROUTER_DIR/mysqlrouter.conf"')
     # The password is only ever printed into a pipe or a 0600 file by bash's printf, never an argument.
     uses = [line.strip() for line in script.splitlines() if "$MYSQL_PASSWORD" in line and not line.startswith(": ")]
-    assert uses and all(line.startswith("printf ") for line in uses), uses
+    assert uses and all(line.removeprefix("until ").startswith("printf ") for line in uses), uses
 
 
 def test_a_changed_router_script_rolls_the_routers() -> None:

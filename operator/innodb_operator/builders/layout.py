@@ -22,6 +22,7 @@ ROUTER_PORTS: tuple[tuple[str, int], ...] = (
     ("router-rest", 8443),
 )
 ROUTER_RW_PORT = 6446
+ROUTER_REST_PORT = 8443
 
 # Server pod paths.
 DATADIR = "/var/lib/mysql"

@@ -58,6 +58,11 @@ def build_router_scripts(cluster: Cluster) -> Obj:
     return configmap
 
 
+ROUTER_STARTUP_PERIOD_SECONDS = 1
+ROUTER_STARTUP_FAILURES = 3600
+"""An hour for the first route: the entrypoint waits for ONLINE members before it bootstraps."""
+
+
 def router_env(cluster: Cluster) -> list[Obj]:
     secret = names.private_secret_name(cluster.name)
     return [
@@ -78,8 +83,19 @@ def router_container(cluster: Cluster) -> Obj:
         "command": ["bash", f"{ROUTER_SCRIPTS_DIR}/{ROUTER_ENTRYPOINT_SH}"],
         "env": router_env(cluster),
         "ports": [{"name": name, "containerPort": port, "protocol": "TCP"} for name, port in layout.ROUTER_PORTS],
-        "readinessProbe": {
+        # Ready once it first routes writes (the startup probe); from then on while it runs. Router
+        # closes its RW port while the group has no primary: a readiness probe on that port took it
+        # out of the Service during a failover and kept it out for up to a period after the new
+        # primary (every router has the same view, so none could have served in its place).
+        "startupProbe": {
             "tcpSocket": {"port": layout.ROUTER_RW_PORT},
+            "periodSeconds": ROUTER_STARTUP_PERIOD_SECONDS,
+            "timeoutSeconds": 1,
+            "failureThreshold": ROUTER_STARTUP_FAILURES,
+            "successThreshold": 1,
+        },
+        "readinessProbe": {
+            "tcpSocket": {"port": layout.ROUTER_REST_PORT},
             "periodSeconds": 5,
             "timeoutSeconds": 3,
             "failureThreshold": 3,

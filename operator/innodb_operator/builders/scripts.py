@@ -27,7 +27,8 @@ files, and are never echoed, traced or put on a command line.
     ``MYSQL_HOST`` reports at least ``MYSQL_INNODB_CLUSTER_MEMBERS`` ONLINE members, then
     ``mysqlrouter --bootstrap`` as ``MYSQL_USER`` reusing that account (``--account ...
     --account-create never``: the operator creates it), with ``--report-host`` (the pod's
-    hostname, which need not resolve) and ``--conf-use-sockets``, into a directory under /tmp;
+    hostname, which need not resolve) and ``--conf-use-sockets``, into a directory under /tmp
+    (up to 30 attempts 2 s apart: a member that just rejoined may not be in the metadata yet);
     then ``exec mysqlrouter`` in the foreground. ``MYSQL_PASSWORD`` reaches the client through
     a 0600 option file and the router through its stdin, never a command line. Needs bash, the
     ``mysql`` client and ``mysqlrouter`` in the image, as the stock MySQL Router image has.
@@ -163,9 +164,17 @@ rm -f "$client_cnf"
 
 echo "router-entrypoint: $online member(s) ONLINE; bootstrapping into $ROUTER_DIR as $MYSQL_USER"
 # Router asks for two passwords on stdin: the bootstrap user's, then the --account's (the same account).
-printf '%s\n%s\n' "$MYSQL_PASSWORD" "$MYSQL_PASSWORD" | mysqlrouter --bootstrap "$MYSQL_USER@$MYSQL_HOST:$port" \
+# A member that just rejoined may not be in the metadata yet ("No result returned for
+# v2_this_instance"): try again for a while rather than restart the container into a back-off.
+attempt=1
+until printf '%s\n%s\n' "$MYSQL_PASSWORD" "$MYSQL_PASSWORD" | mysqlrouter --bootstrap "$MYSQL_USER@$MYSQL_HOST:$port" \
   --directory "$ROUTER_DIR" --force --conf-use-sockets --report-host "${HOSTNAME:-$(hostname)}" \
-  --account "$MYSQL_USER" --account-create never
+  --account "$MYSQL_USER" --account-create never; do
+  if ((attempt >= 30)); then echo "router-entrypoint: bootstrap failed $attempt times; giving up" >&2; exit 1; fi
+  echo "router-entrypoint: bootstrap attempt $attempt failed; retrying in 2 s"
+  attempt=$((attempt + 1))
+  sleep 2
+done
 trap - EXIT
 exec mysqlrouter --config "$ROUTER_DIR/mysqlrouter.conf"
 """
