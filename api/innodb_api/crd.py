@@ -303,6 +303,16 @@ def cluster_status_schema() -> Schema:
                                  "SetMode; absent when there is none."),
                 "target": string("Pod the action is about."),
             }),
+            "rollout": obj("A rolling restart under way (absent when every member runs the StatefulSet's "
+                           "current pod template): the group manager restarts one member at a time, "
+                           "secondaries first, the primary last after moving the primary away.", {
+                "revision": string("The StatefulSet's update revision the members are moving to."),
+                "updated": integer("Wanted members whose pod runs that revision.", minimum=0),
+                "total": integer("Wanted members.", minimum=0),
+                "progress": string("updated/total, for kubectl get -o wide."),
+                "member": string("Pod being restarted by this pass; empty between restarts."),
+                "message": string("What the roll does, or what it waits for (naming the member)."),
+            }),
         }),
         "router": obj("The MySQL Router Deployment.", {
             "instances": integer("Routers the spec asks for.", minimum=0),
@@ -333,6 +343,8 @@ def innodbcluster_crd() -> dict[str, Any]:
             _column("Next", "string", ".status.cluster.next.action", "The group manager's next action", priority=1),
             _column("Reason", "string", ".status.cluster.next.reason",
                     "Why that action, or why none (a block needing a person included)", priority=1),
+            _column("Rollout", "string", ".status.cluster.rollout.progress",
+                    "Members on the current pod template during a rolling restart", priority=1),
         ],
     )
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import mysql.connector
+import yaml
 
 from innodb_dev.localenv import REPO, LocalEnv, cluster_status, install_cluster, router_ready, wait_online
 from innodb_dev.waiting import wait_until
@@ -89,6 +91,13 @@ class Cluster:
     def helm_upgrade(self, *sets: str) -> None:
         args = [a for s in sets for a in ("--set", s)]
         self.env.helm("upgrade", self.release, CHART, "-n", self.namespace, "--reuse-values", *args)
+
+    def helm_upgrade_values(self, values: dict[str, Any]) -> None:
+        """``helm upgrade --reuse-values -f`` a values file (for multi-line values such as mycnf)."""
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+            yaml.safe_dump(values, f)
+            f.flush()
+            self.env.helm("upgrade", self.release, CHART, "-n", self.namespace, "--reuse-values", "-f", f.name)
 
     def wait_online(self, instances: int = 3, routers: int = 1, timeout: float = 600) -> float:
         return wait_online(self.env, instances=instances, routers=routers, timeout=timeout,

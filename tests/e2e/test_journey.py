@@ -131,6 +131,27 @@ def test_07_rw_reaches_the_primary_and_ro_goes_round_robin_over_the_secondaries(
     assert max(counts.values()) - min(counts.values()) <= 2, counts
 
 
+def test_07a_the_services_default_ports_reach_the_primary_in_both_protocols(journey: Cluster) -> None:
+    primary = journey.primary()
+    secondaries = set(journey.members()) - {primary}
+    # `mysql -h mycluster.mysql-cluster -uroot`, no port: the classic default 3306 is read-write.
+    assert {journey.query(journey.router, 3306, "SELECT @@hostname")[0][0] for _ in range(6)} == {primary}
+    # X protocol: the default 33060 and 6448 are read-write, 6449 read-only.
+    x_hosts = {port: x_hostname(journey, port) for port in (33060, 6448, 6449)}
+    assert x_hosts[33060] == x_hosts[6448] == primary and x_hosts[6449] in secondaries, x_hosts
+
+
+def x_hostname(journey: Cluster, port: int) -> str:
+    import mysqlx
+
+    session = mysqlx.get_session(host=journey.router, port=port, user="root", password=journey.password,
+                                 connect_timeout=5000)
+    try:
+        return str(session.sql("SELECT @@hostname").execute().fetch_one()[0])
+    finally:
+        session.close()
+
+
 def test_08_writes_to_a_secondary_fail_with_super_read_only(journey: Cluster) -> None:
     import mysql.connector
 
@@ -167,6 +188,31 @@ def test_09_multi_primary_declared_in_the_spec_and_by_the_chart_then_reverted(jo
     journey.helm_upgrade("groupMode=SinglePrimary")
     wait_until(lambda: _mode_is(journey, "SinglePrimary"), 180, interval=1, message="single-primary from helm")
     assert journey.rw("SELECT COUNT(*) FROM sample.events WHERE note = 'mp'") == [(3,)]
+
+
+def test_09a_multi_primary_typed_by_hand_is_told_and_switched_back_losing_nothing(journey: Cluster) -> None:
+    with WriteChecker(journey.router, 6446, journey.password) as checker:
+        journey.rw("SELECT group_replication_switch_to_multi_primary_mode()")
+        switched = time.monotonic()
+        wait_until(lambda: _mode_is(journey, "SinglePrimary") and journey.status()["cluster"]["groupMode"]
+                   == "SinglePrimary" and _told(journey, "GroupModeChangedOutsideSpec"), 60, interval=1,
+                   message="the declared single-primary mode back, and a Warning saying so")
+        print(f"\nmulti-primary by hand: single-primary again after {time.monotonic() - switched:.1f}s")
+        checker.wait_for_writes_after(time.monotonic(), count=20)
+    report = checker.verify(journey.member_addresses(), timeout=60)
+    assert report.ok, f"lost: {report.lost}; duplicated: {report.duplicated}"
+    (message,) = {e["message"] for e in _events(journey, "GroupModeChangedOutsideSpec")}
+    assert "from SinglePrimary to MultiPrimary outside the operator" in message, message
+
+
+def _events(journey: Cluster, reason: str) -> list[dict[str, object]]:
+    found = journey.env.get("events", "-n", NAMESPACE, "--field-selector",
+                            f"involvedObject.name={RELEASE},reason={reason}")["items"]
+    return [e for e in found if e.get("type") == "Warning"]
+
+
+def _told(journey: Cluster, reason: str) -> bool:
+    return bool(_events(journey, reason))
 
 
 def test_10_helm_upgrade_scales_to_five_members_and_three_routers(journey: Cluster) -> None:
@@ -232,3 +278,126 @@ def test_12_drain_of_a_members_node_respects_the_pdb_and_keeps_the_cluster_writa
     print(f"\ndrained {node} (members {', '.join(drained)}): all back ONLINE after {took:.1f}s; "
           f"{report.acknowledged} acknowledged writes checked on every member, 0 lost, longest gap "
           f"{report.longest_gap:.2f}s")
+
+
+def test_13_helm_upgrade_scales_back_to_three_one_member_at_a_time_keeping_the_claims(journey: Cluster) -> None:
+    """Members 4 then 3 leave the group, and each is out of the group's view and of the router
+    metadata before its pod starts terminating; nothing acknowledged is lost."""
+    leavers = [f"{RELEASE}-4", f"{RELEASE}-3"]
+    survivor = f"{RELEASE}-0"
+    left_at: dict[str, float] = {}        # first look that found it out of the view and the metadata
+    deleting_at: dict[str, float] = {}    # first look that found its pod terminating or gone
+    early: list[str] = []                 # looks that found a pod going while its member was still in
+    errors: list[str] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            try:
+                view = {r[0] for r in journey.on_member(survivor, "SELECT member_host FROM "
+                                                        "performance_schema.replication_group_members")}
+                listed = {r[0] for r in journey.on_member(survivor, "SELECT endpoint FROM "
+                                                          "mysql_innodb_cluster_metadata.instances")}
+                pods = {p["metadata"]["name"]: p for p in journey.server_pods()}
+                now = time.monotonic()
+                for name in leavers:
+                    still_in = any(h.startswith(f"{name}.") for h in view | listed)
+                    if not still_in:
+                        left_at.setdefault(name, now)
+                    if name not in pods or pods[name]["metadata"].get("deletionTimestamp"):
+                        deleting_at.setdefault(name, now)
+                        if still_in:
+                            early.append(name)
+            except Exception as exc:
+                errors.append(repr(exc))
+            done.wait(0.2)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    with WriteChecker(journey.router, 6446, journey.password) as checker:
+        started = time.monotonic()
+        watcher.start()
+        journey.helm_upgrade("serverInstances=3")
+        journey.wait_members(3)
+        wait_until(lambda: len(journey.server_pods()) == 3, 180, interval=1, message="three server pods")
+        took = time.monotonic() - started
+        checker.wait_for_writes_after(time.monotonic(), count=20)
+        done.set()
+        watcher.join()
+    report = checker.verify(journey.member_addresses())
+    assert report.ok, f"lost: {report.lost}; duplicated: {report.duplicated}"
+    assert len(errors) < 5, errors[:3]
+    assert set(left_at) == set(deleting_at) == set(leavers), (left_at, deleting_at)
+    assert not early, f"pods went while their members were still in the group or the metadata: {early}"
+    for name in leavers:
+        assert left_at[name] <= deleting_at[name], (left_at, deleting_at)
+    assert left_at[leavers[0]] <= left_at[leavers[1]], f"the highest ordinal leaves first: {left_at}"
+    assert deleting_at[leavers[0]] <= deleting_at[leavers[1]], deleting_at
+    claims = {c["metadata"]["name"] for c in journey.env.get("pvc", "-n", NAMESPACE)["items"]}
+    assert {f"datadir-{name}" for name in leavers} <= claims, claims
+    print(f"\nscaled 5 -> 3 in {took:.1f}s, one member at a time ({', '.join(leavers)}); "
+          f"{report.acknowledged} acknowledged writes, 0 lost, longest gap {report.longest_gap:.2f}s; claims kept")
+
+
+def test_14_a_new_mycnf_rolls_the_members_one_at_a_time_primary_last_losing_nothing(journey: Cluster) -> None:
+    """helm upgrade with max_connections 300 -> 400: each member restarts once, secondaries first,
+    the primary last after a switchover; progress shows in `kubectl get ic -o wide`."""
+    members = sorted(journey.members())
+    old_primary = journey.primary()
+    uids: dict[str, list[str]] = {m: [str(journey.pod_uid(m))] for m in members}
+    replaced_at: dict[str, float] = {}
+    primary_when_replaced: dict[str, str] = {}
+    progress: set[str] = set()
+    errors: list[str] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            try:
+                status = journey.status()
+                cluster = status.get("cluster") or {}
+                if cluster.get("rollout"):
+                    progress.add(str(cluster["rollout"].get("progress")))
+                pods = {p["metadata"]["name"]: p for p in journey.server_pods()}
+                for name in members:
+                    pod = pods.get(name)
+                    if pod is None or pod["metadata"].get("deletionTimestamp"):
+                        if name not in replaced_at:
+                            replaced_at[name] = time.monotonic()
+                            primary_when_replaced[name] = str(cluster.get("primary"))
+                        continue
+                    if pod["metadata"]["uid"] != uids[name][-1]:
+                        uids[name].append(pod["metadata"]["uid"])
+            except Exception as exc:
+                errors.append(repr(exc))
+            done.wait(0.3)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    with WriteChecker(journey.router, 6446, journey.password) as checker:
+        started = time.monotonic()
+        watcher.start()
+        journey.helm_upgrade_values({"serverConfig": {"mycnf": "[mysqld]\nmax_connections=400\n"}})
+
+        def rolled() -> bool:
+            cluster = journey.status().get("cluster") or {}
+            return (all(len(uids[m]) == 2 for m in members) and not cluster.get("rollout")
+                    and cluster.get("status") == "ONLINE")
+
+        wait_until(rolled, 600, interval=1, message="every member restarted on the new template")
+        took = time.monotonic() - started
+        checker.wait_for_writes_after(time.monotonic(), count=20)
+        done.set()
+        watcher.join()
+    report = checker.verify(journey.member_addresses())
+    assert report.ok, f"lost: {report.lost}; duplicated: {report.duplicated}"
+    assert len(errors) < 5, errors[:3]
+    assert {m: len(u) for m, u in uids.items()} == dict.fromkeys(members, 2), f"each member restarted once: {uids}"
+    order = sorted(members, key=lambda m: replaced_at[m])
+    assert order[-1] == old_primary, f"the primary restarts last: {order}"
+    assert primary_when_replaced[old_primary] != old_primary, "the primary moved away before its restart"
+    assert journey.primary() != old_primary
+    for m in members:
+        assert journey.on_member(m, "SELECT @@max_connections") == [(400,)], m
+    assert len(progress) >= 2 and progress <= {"0/3", "1/3", "2/3"}, f"kubectl get ic -o wide showed {progress}"
+    print(f"\nmycnf change rolled in {took:.1f}s, order {' -> '.join(order)} (primary {old_primary} last, "
+          f"now {journey.primary()}); progress seen {sorted(progress)}; {report.acknowledged} acknowledged "
+          f"writes, 0 lost, longest gap {report.longest_gap:.2f}s")

@@ -86,9 +86,10 @@ def test_router_service_ports_type_and_annotations() -> None:
     journey = build_router_service(cluster_of(JOURNEY))
     assert journey["metadata"]["name"] == "mycluster" and journey["spec"]["type"] == "ClusterIP"
     assert "annotations" not in journey["metadata"]
-    assert {p["name"]: p["port"] for p in journey["spec"]["ports"]} == {
-        "mysql-rw": 6446, "mysql-ro": 6447, "mysqlx-rw": 6448, "mysqlx-ro": 6449, "mysql-rw-split": 6450,
-        "router-rest": 8443}
+    assert {p["name"]: (p["port"], p["targetPort"]) for p in journey["spec"]["ports"]} == {
+        "mysql-rw": (6446, 6446), "mysql-ro": (6447, 6447), "mysqlx-rw": (6448, 6448), "mysqlx-ro": (6449, 6449),
+        "mysql-rw-split": (6450, 6450), "router-rest": (8443, 8443),
+        "mysql": (3306, 6446), "mysqlx": (33060, 6448)}, "the default ports of both protocols reach the primary"
     assert journey["spec"]["selector"]["app.kubernetes.io/component"] == "router"
     custom = build_router_service(cluster_of(CUSTOM))
     assert custom["spec"]["type"] == "NodePort"
@@ -234,3 +235,21 @@ def test_cronjob_names_skip_disabled_schedules() -> None:
     assert [c["metadata"]["name"] for c in build_cronjobs(cluster, OPERATOR_IMAGE)] == sorted(cronjob_names(cluster))
     assert cronjob_names(cluster_of(with_spec(JOURNEY, backupSchedules=[]))) == frozenset()
     assert not [c for c in children_of(with_spec(JOURNEY, backupSchedules=[])) if c["kind"] == "CronJob"]
+
+
+def test_a_scale_down_keeps_each_pod_until_its_member_has_left_the_group() -> None:
+    from innodb_operator.controllers.groupview import server_replicas
+
+    three = cluster_of(JOURNEY)  # spec.instances 3
+
+    def status(**states: str) -> dict[str, Any]:
+        return {"cluster": {"members": [{"name": f"mycluster-{i}", "state": s} for i, s in states.items()]}}
+
+    assert server_replicas(three, None) == 3
+    assert server_replicas(three, status(**{"0": "ONLINE", "3": "ONLINE", "4": "ONLINE"})) == 5
+    assert server_replicas(three, status(**{"3": "ONLINE", "4": "OFFLINE"})) == 4, "4 left: its pod may go"
+    assert server_replicas(three, status(**{"3": "UNREACHABLE"})) == 4, "still in the view: wait for the expel"
+    assert server_replicas(three, status(**{"3": "OFFLINE", "4": "MISSING"})) == 3
+    assert server_replicas(three, status(**{"1": "OFFLINE"})) == 3, "never fewer than the spec"
+    assert build_statefulset(three, replicas=5)["spec"]["replicas"] == 5
+    assert build_statefulset(three, replicas=1)["spec"]["replicas"] == 3

@@ -86,6 +86,21 @@ def test_a_crash_and_election_between_two_passes_is_timed_by_the_evidence_alone(
     assert crashed.primary_changes == 1 and crashed.failover_seconds == 21.5
 
 
+def test_a_group_mode_changed_outside_the_spec_is_a_warning_and_a_declared_change_is_not() -> None:
+    multi = {n: ("ONLINE", "PRIMARY") for n in HEALTHY}
+    life = Lifecycle()
+    life.step(KEY, group(HEALTHY, primary="c-0"), 0.0, declared_mode="SinglePrimary")
+    by_hand = life.step(KEY, group(multi, mode="MultiPrimary"), 1.0, declared_mode="SinglePrimary")
+    (notice,) = [n for n in by_hand.notices if n.reason == "GroupModeChangedOutsideSpec"]
+    assert notice.type == "Warning"
+    assert "from SinglePrimary to MultiPrimary outside the operator" in notice.message
+    assert "switches it back" in notice.message and "spec.groupMode" in notice.message
+    back = life.step(KEY, group(HEALTHY, primary="c-0"), 2.0, declared_mode="SinglePrimary")
+    assert "GroupModeChangedOutsideSpec" not in [n.reason for n in back.notices]
+    declared = life.step(KEY, group(multi, mode="MultiPrimary"), 3.0, declared_mode="MultiPrimary")
+    assert "GroupModeChangedOutsideSpec" not in [n.reason for n in declared.notices], "the operator's own switch"
+
+
 def test_the_container_termination_is_read_from_state_or_last_state() -> None:
     def pod(**parts: dict[str, object]) -> dict[str, object]:
         return {"status": {"containerStatuses": [{"name": "metrics", "state": {"terminated": {
@@ -135,6 +150,14 @@ def test_a_member_the_group_removed_from_its_view_while_unreachable_was_expelled
     blip.step(KEY, group(HEALTHY, primary="c-0"), 0.0, view={"c-0": "ONLINE", "c-1": "UNREACHABLE", "c-2": "ONLINE"})
     back = blip.step(KEY, group(HEALTHY, primary="c-0"), 1.0, view={"c-0": "ONLINE", "c-1": "ONLINE", "c-2": "ONLINE"})
     assert back.notices == (), "reachable again without leaving the view: not expelled"
+    restarted = Lifecycle()
+    restarted.step(KEY, group(HEALTHY, primary="c-0"), 10.0, view=dict.fromkeys(HEALTHY, "ONLINE"))
+    restarted.step(KEY, group(NEW_PRIMARY, state="ONLINE_PARTIAL", primary="c-1"), 16.0,
+                   view={"c-0": "UNREACHABLE", "c-1": "ONLINE", "c-2": "ONLINE"}, timing=Timing(stopped={"c-0": 11.0}))
+    swapped = restarted.step(KEY, group(BACK, primary="c-1"), 40.0, view=dict.fromkeys(HEALTHY, "ONLINE"),
+                             timing=Timing(stopped={"c-0": 11.0}))
+    (notice,) = [n for n in swapped.notices if n.reason == "MemberExpelled"]
+    assert "c-0 was expelled" in notice.message, "old incarnation removed as the restarted one joined"
 
 
 def test_members_leaving_in_error_and_new_clones_are_told() -> None:

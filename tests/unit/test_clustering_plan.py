@@ -18,7 +18,7 @@ from innodb_operator.clustering.model import (
     Snapshot,
     unreachable,
 )
-from innodb_operator.clustering.plan import Kind, Plan, Reason, next_action
+from innodb_operator.clustering.plan import Action, Kind, Plan, Reason, next_action
 from innodb_operator.clustering.state import decide, has_majority
 
 
@@ -118,6 +118,18 @@ def test_clone_is_chosen_only_when_no_donor_still_has_what_the_joiner_lacks() ->
     assert plan(purged).action.clone is True  # type: ignore[union-attr]
     covered = snap([*group({0: ON, 1: ON}, purged=upto(5)), inst(2, OFF, gtids=upto(6))])
     assert plan(covered).action.clone is False  # type: ignore[union-attr]
+
+
+def test_the_primary_is_handed_to_the_most_caught_up_member_before_its_restart() -> None:
+    members = group({0: ON, 1: ON, 2: ON}, primary=1)
+    members[0] = replace(members[0], gtid_executed=upto(9))  # behind: not the heir
+    handover = plan(snap(members, hand_over_from=1))
+    assert (handover.reason, handover.action) == (Reason.HANDOVER, Action(Kind.SET_PRIMARY, 2))
+    assert "moving the primary from m-1 to m-2 before m-1 restarts" in plan_message(
+        handover, lambda i: f"m-{i}")
+    assert plan(snap(members, hand_over_from=2)).reason == Reason.CONVERGED, "not the primary: nothing to move"
+    waiting = plan(snap(group({0: ON, 1: ON, 2: REC}, primary=1), hand_over_from=1))
+    assert waiting.action is None, "not while a member is still recovering"
 
 
 def test_refusals_are_typed_and_name_the_instances_they_are_about() -> None:

@@ -29,7 +29,10 @@ from .services import build_instances_service, build_router_service
 from .statefulset import build_statefulset
 
 
-def desired_children(cluster: Cluster, *, passwords: Mapping[str, str], operator_image: str) -> list[Obj]:
+def desired_children(cluster: Cluster, *, passwords: Mapping[str, str], operator_image: str,
+                     server_replicas: int | None = None) -> list[Obj]:
+    """Every child of ``cluster``; ``server_replicas``: the StatefulSet's replicas when members
+    above ``spec.instances`` are still to leave the group (never fewer than ``spec.instances``)."""
     server_sa = build_server_service_account(cluster)
     return [
         build_private_secret(cluster, passwords),
@@ -41,7 +44,7 @@ def desired_children(cluster: Cluster, *, passwords: Mapping[str, str], operator
         build_backup_role_binding(cluster),
         build_instances_service(cluster),
         build_router_service(cluster),
-        build_statefulset(cluster),
+        build_statefulset(cluster, replicas=server_replicas),
         build_router_deployment(cluster, passwords[ROUTER_PASSWORD_KEY]),
         build_pdb(cluster),
         *build_cronjobs(cluster, operator_image),

@@ -22,6 +22,12 @@ ROUTER_PORTS: tuple[tuple[str, int], ...] = (
     ("router-rest", 8443),
 )
 ROUTER_RW_PORT = 6446
+ROUTER_X_RW_PORT = 6448
+# The router Service's default-port aliases: clients that name no port reach the primary.
+ROUTER_SERVICE_ALIASES: tuple[tuple[str, int, int], ...] = (
+    ("mysql", MYSQL_PORT, ROUTER_RW_PORT),
+    ("mysqlx", MYSQLX_PORT, ROUTER_X_RW_PORT),
+)
 ROUTER_REST_PORT = 8443
 
 # Server pod paths.

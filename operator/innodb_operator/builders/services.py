@@ -6,8 +6,9 @@ Contract:
     ports mysql 3306, mysqlx 33060, gr-xcom 33061, and with ``spec.metrics.enable`` the
     exporter's ``metrics`` port; selects the server pods.
   * ``<name>``: type and annotations from ``spec.service``; ports mysql-rw 6446, mysql-ro
-    6447, mysqlx-rw 6448, mysqlx-ro 6449, mysql-rw-split 6450, router-rest 8443; selects the
-    router pods. Node ports are left to the API server.
+    6447, mysqlx-rw 6448, mysqlx-ro 6449, mysql-rw-split 6450, router-rest 8443, and the
+    default ports of both protocols as aliases of read-write: mysql 3306 -> 6446 and mysqlx
+    33060 -> 6448; selects the router pods. Node ports are left to the API server.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from . import labels, layout, names
 from .meta import Obj, new_object
 
 
-def _port(name: str, port: int) -> Obj:
-    return {"name": name, "port": port, "targetPort": port, "protocol": "TCP"}
+def _port(name: str, port: int, target: int | None = None) -> Obj:
+    return {"name": name, "port": port, "targetPort": port if target is None else target, "protocol": "TCP"}
 
 
 def build_instances_service(cluster: Cluster) -> Obj:
@@ -44,7 +45,8 @@ def build_router_service(cluster: Cluster) -> Obj:
     svc = new_object("v1", "Service", cluster, name, labels.labels(cluster, "router"), cluster.spec.service.annotations)
     svc["spec"] = {
         "type": cluster.spec.service.type,
-        "ports": [_port(name, port) for name, port in layout.ROUTER_PORTS],
+        "ports": [*(_port(name, port) for name, port in layout.ROUTER_PORTS),
+                  *(_port(name, port, target) for name, port, target in layout.ROUTER_SERVICE_ALIASES)],
         "selector": labels.router_selector(cluster),
     }
     return svc

@@ -1,7 +1,8 @@
 """The ``<name>`` StatefulSet of server pods.
 
 Contract:
-  * serviceName ``<name>-instances``; replicas = ``spec.instances``; podManagementPolicy
+  * serviceName ``<name>-instances``; replicas = ``spec.instances``, or more while members
+    above it have not left the group yet (``replicas``, see the object reconcile); podManagementPolicy
     Parallel; updateStrategy OnDelete (the operator restarts members one at a time, group
     aware); PVCs are retained when the set is deleted or scaled down.
   * Selector = the stable server labels; the pod template carries the server labels and the
@@ -50,7 +51,7 @@ def pod_template(cluster: Cluster) -> Obj:
     }
 
 
-def build_statefulset(cluster: Cluster) -> Obj:
+def build_statefulset(cluster: Cluster, *, replicas: int | None = None) -> Obj:
     name = names.statefulset_name(cluster.name)
     sts = new_object("apps/v1", "StatefulSet", cluster, name, labels.labels(cluster, "database"), {
         labels.APPLIED_INSTANCES_ANNOTATION: str(cluster.spec.instances),
@@ -58,7 +59,7 @@ def build_statefulset(cluster: Cluster) -> Obj:
     })
     sts["spec"] = {
         "serviceName": names.instances_service_name(cluster.name),
-        "replicas": cluster.spec.instances,
+        "replicas": cluster.spec.instances if replicas is None else max(replicas, cluster.spec.instances),
         "podManagementPolicy": "Parallel",
         "updateStrategy": {"type": "OnDelete"},
         "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},

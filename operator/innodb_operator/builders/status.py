@@ -105,6 +105,20 @@ class GroupStatus:
     exists: bool = False
     observed: bool = True
     credentials: CredentialsProblem | None = None
+    rollout: RolloutStatus | None = None
+
+
+@dataclass(frozen=True)
+class RolloutStatus:
+    """A rolling restart under way: ``updated`` of ``total`` wanted members run ``revision``;
+    ``member`` is the one being restarted ("" between restarts); ``message`` says what it does
+    or waits for."""
+
+    revision: str
+    updated: int
+    total: int
+    member: str = ""
+    message: str = ""
 
 
 @dataclass(frozen=True)
@@ -255,6 +269,10 @@ def group_status(group: GroupStatus, generation: int, previous: Mapping[str, Any
         }
         if group.mode:
             summary["groupMode"] = group.mode
+        if group.rollout is not None:
+            r = group.rollout
+            summary["rollout"] = {"revision": r.revision, "updated": r.updated, "total": r.total,
+                                  "progress": f"{r.updated}/{r.total}", "member": r.member, "message": r.message}
     else:  # nothing was observed: what was seen last still stands
         conditions += [dict(prev_conditions[t]) for t in ("GroupOnline", "Degraded") if t in prev_conditions]
         summary = {k: v for k, v in prev_cluster.items() if k not in ("next", "groupName", "createTime")}

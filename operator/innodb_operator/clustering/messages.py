@@ -22,6 +22,7 @@ PLAN_MESSAGES: dict[Reason, str] = {
     Reason.MEMBER_MISSING: "{verb} {target} to the group ({how})",
     Reason.SCALE_DOWN: "{scale_down}",
     Reason.MODE_CHANGE: "switching the group to {mode}",
+    Reason.HANDOVER: "moving the primary from {subjects} to {target} before {subjects} restarts",
     Reason.COMPLETE_OUTAGE: "complete outage: rebooting the group from {target}, which holds every transaction",
     Reason.CONVERGED: "nothing to do",
     Reason.WAITING_FOR_PODS: "waiting for {subjects} to start",

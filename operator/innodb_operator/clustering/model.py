@@ -131,6 +131,9 @@ class Desired:
     instances: int
     mode: GroupMode = GroupMode.SINGLE_PRIMARY
     group_name: str = ""
+    hand_over_from: int | None = None
+    """An instance the operator is about to restart (a rolling restart): while it is the
+    primary and nothing else is pending, the primary moves to the most caught-up other member."""
 
 
 @dataclass(frozen=True)

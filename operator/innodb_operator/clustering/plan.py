@@ -19,7 +19,9 @@ Invariants (checked by Hypothesis properties in ``tests/unit/test_clustering_pla
   * A member that would bring errant transactions into the group is not joined.
 
 Order of preference in a group with quorum: finish a scale-down (moving the primary away
-first), then join one missing member (wait while another is recovering), then the group mode.
+first), then join one missing member (wait while another is recovering), then the group mode,
+then hand the primary away from an instance about to be restarted (``Desired.hand_over_from``,
+once every wanted member is ONLINE) to the member holding the most transactions.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class Reason(StrEnum):
     MEMBER_MISSING = "MemberMissing"              # join (or rejoin) a wanted instance
     SCALE_DOWN = "ScaleDown"                      # an unwanted member leaves (or hands over the primary)
     MODE_CHANGE = "ModeChange"                    # the spec asks for the other group mode
+    HANDOVER = "Handover"                         # the primary moves off a member about to restart
     COMPLETE_OUTAGE = "CompleteOutage"            # reboot from the most advanced instance
     # nothing to do, or waiting for something that happens on its own
     CONVERGED = "Converged"
@@ -200,6 +203,12 @@ def _with_quorum(snapshot: Snapshot, d: Diagnosis) -> Plan:
             return _wait(Reason.WAITING_FOR_MEMBERS, not_online)
         return Plan(Action(Kind.SET_MODE, d.primary if d.primary is not None else min(d.online),
                            mode=snapshot.desired.mode), Reason.MODE_CHANGE)
+    # 4. Hand the primary away from an instance about to be restarted.
+    away = snapshot.desired.hand_over_from
+    if away is not None and d.primary == away and d.mode == GroupMode.SINGLE_PRIMARY and not not_online:
+        heir = _most_caught_up([i for i in snapshot.wanted if i.index in d.online and i.index != away])
+        if heir is not None:
+            return Plan(Action(Kind.SET_PRIMARY, heir.index), Reason.HANDOVER, (away,))
     if d.state == ClusterState.ONLINE:
         return Plan(None, Reason.CONVERGED)
     unseen = [i for i in snapshot.wanted if not i.reachable]
@@ -221,6 +230,17 @@ def _needs_join(instance: Instance, in_view: dict[str, Member]) -> bool:
         return False
     member = in_view.get(instance.uuid)
     return member is None or member.state in (MemberState.ERROR, MemberState.OFFLINE)
+
+
+def _most_caught_up(candidates: list[Instance]) -> Instance | None:
+    """The candidate whose transactions contain every other candidate's (lowest ordinal first
+    among equals); None when none does or a GTID set is unknown."""
+    for instance in sorted(candidates, key=lambda i: i.index):
+        mine = instance.transactions
+        if mine is not None and all(o.transactions is not None and mine.is_superset(o.transactions)
+                                    for o in candidates):
+            return instance
+    return None
 
 
 def _heir(snapshot: Snapshot, d: Diagnosis) -> Instance | None:

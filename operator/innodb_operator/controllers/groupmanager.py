@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
@@ -42,7 +42,7 @@ from innodb_api.types import Cluster
 from innodb_operator.builders import names
 from innodb_operator.builders.secrets import complete, passwords_from_secret
 from innodb_operator.builders.server_pod import MYSQL_CONTAINER
-from innodb_operator.builders.status import GroupStatus, group_existed, group_part, group_status
+from innodb_operator.builders.status import GroupStatus, RolloutStatus, group_existed, group_part, group_status
 from innodb_operator.clock import Clock, MonotonicClock
 from innodb_operator.clustering.actions import Outcome
 from innodb_operator.clustering.manager import GroupManager, GroupSpec, PassReport
@@ -57,6 +57,7 @@ from innodb_operator.controllers.groupview import (
     group_spec,
     instance_count,
     is_running,
+    namer,
     notices,
     report_status,
     server_pods,
@@ -72,6 +73,7 @@ from innodb_operator.controllers.lifecycle import (
     view_states,
 )
 from innodb_operator.controllers.recovery import AccountRecovery
+from innodb_operator.controllers.rollout import Rollout, caught_up, hand_over_from, next_step, recorded_primary, rollout
 from innodb_operator.controllers.runner import Result
 from innodb_operator.kube import errors, resources
 from innodb_operator.kube.client import KubeClient
@@ -144,10 +146,13 @@ class GroupManagerReconciler:
         cluster = Cluster.from_object(obj)
         status = obj.get("status") or {}
         pods = server_pods(cluster, self._pods.list(namespace))
-        instances, mode = desired_shape(cluster, self._statefulsets.get(namespace, names.statefulset_name(name)))
+        statefulset = self._statefulsets.get(namespace, names.statefulset_name(name))
+        instances, mode = desired_shape(cluster, statefulset)
         targets = build_targets(cluster, instance_count(instances, pods),
                                 frozenset(i for i, pod in pods.items() if is_running(pod)))
-        desired = Desired(instances=instances, mode=mode, group_name=group_name_for(cluster, status))
+        roll = rollout(statefulset, pods, instances)
+        desired = Desired(instances=instances, mode=mode, group_name=group_name_for(cluster, status),
+                          hand_over_from=hand_over_from(roll, recorded_primary(targets, status)))
         passwords = await self._passwords(namespace, name)
         if not complete(passwords) and not group_existed(status):
             log.info("waiting for the private Secret", secret=names.private_secret_name(name))
@@ -163,6 +168,10 @@ class GroupManagerReconciler:
                     group = report_status(cluster, spec, report, pods)
                     said = notices(spec, report, group)
                     delay = self._delay(key, report)
+                    if roll.under_way:
+                        group, restart = await self._roll(obj, spec, report, roll, pods, group)
+                        said = [*said, *restart]
+                        delay = min(delay, self._cadence.fast)
                     state, next_reason = report.diagnosis.state.value, report.plan.reason
                     changes = self._observed(key, group, spec, report, pods)
                 else:
@@ -194,7 +203,8 @@ class GroupManagerReconciler:
             key, group, self._wall(),
             clones=clones_seen(spec, report.snapshot) if spec and report else None,
             view=view_states(spec, report.snapshot) if spec and report else None,
-            timing=failover_timing(spec, report.snapshot, pods or {}, MYSQL_CONTAINER) if spec and report else None)
+            timing=failover_timing(spec, report.snapshot, pods or {}, MYSQL_CONTAINER) if spec and report else None,
+            declared_mode=spec.desired.mode.value if spec else "")
         namespace, _, name = key.partition("/")
         m = self._metrics
         if group.observed:
@@ -209,6 +219,38 @@ class GroupManagerReconciler:
         if changes.failover_seconds is not None:
             m.observe_failover(namespace, name, changes.failover_seconds)
         return changes
+
+    async def _roll(self, obj: Mapping[str, Any], spec: GroupSpec, report: PassReport, roll: Rollout,
+                    pods: Mapping[int, Mapping[str, Any]], group: GroupStatus) -> tuple[GroupStatus, list[Notice]]:
+        """One step of a rolling restart after a pass (see :mod:`.rollout`): the status part with
+        the roll's progress, and the Event of a restart begun."""
+        label = namer(spec)
+        settled = report.plan.reason == Reason.CONVERGED and report.diagnosis.state == ClusterState.ONLINE
+        wanted = {label(i) for i in range(roll.total)}
+        step = next_step(roll, pods, settled=settled, primary=report.diagnosis.primary,
+                         caught_up=caught_up(report.snapshot), name={t.index: t.label for t in spec.targets},
+                         not_online=[m.name for m in group.members if m.name in wanted and m.state != "ONLINE"])
+        notices_: list[Notice] = []
+        message = step.message
+        if step.evict is not None:
+            namespace, pod = obj["metadata"]["namespace"], label(step.evict)
+            try:
+                await self._client.evict(pod, namespace)
+                log.info("rolling restart: evicted", pod=pod, revision=roll.revision, updated=roll.updated,
+                         total=roll.total)
+                notices_.append(Notice("Normal", "RollingRestart", f"Restarting {pod} for the new pod template "
+                                                                   f"({roll.updated + 1} of {roll.total})."))
+            except errors.TooManyRequests:
+                message = f"waiting for the PodDisruptionBudget to allow restarting {pod}"
+            except errors.NotFound:
+                message = f"waiting for {pod} to restart"
+            except errors.Forbidden:
+                message = (f"cannot restart {pod}: the operator's role lacks create on pods/eviction "
+                           "(upgrade the operator chart)")
+        current = next((label(i) for i in roll.outdated if step.evict == i), "")
+        progress = RolloutStatus(revision=roll.revision, updated=roll.updated, total=roll.total,
+                                 member=current, message=message)
+        return replace(group, rollout=progress), notices_
 
     async def _passwords(self, namespace: str, name: str) -> dict[str, str]:
         """From the cache; live from the API server when the cache lacks any (it may lag)."""

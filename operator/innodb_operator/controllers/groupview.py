@@ -74,6 +74,24 @@ def server_pods(cluster: Cluster, pods: Iterable[Mapping[str, Any]]) -> dict[int
     return found
 
 
+IN_GROUP_STATES = ("ONLINE", "RECOVERING", "UNREACHABLE")
+"""Member states of ``status.cluster.members`` that mean: still in the group's view."""
+
+
+def server_replicas(cluster: Cluster, status: Mapping[str, Any] | None) -> int:
+    """``spec.instances``, or one more than the highest ordinal above it that the group manager's
+    last status still shows in the group: a scale-down removes a pod only once its member has
+    left the group (the group manager makes the highest ordinal leave first, then drops it from
+    the router metadata in the pass that finds it gone, the pass that writes that status)."""
+    pattern = re.compile(rf"^{re.escape(names.statefulset_name(cluster.name))}-(0|[1-9][0-9]*)$")
+    held = cluster.spec.instances
+    for member in ((status or {}).get("cluster") or {}).get("members") or ():
+        match = pattern.match(str(member.get("name", "")))
+        if match and member.get("state") in IN_GROUP_STATES:
+            held = max(held, int(match.group(1)) + 1)
+    return held
+
+
 def is_running(pod: Mapping[str, Any]) -> bool:
     """The pod may be running a server: it has an IP and has not terminated."""
     status = pod.get("status") or {}

@@ -40,6 +40,7 @@ from innodb_operator.builders import REQUIRED_PASSWORD_KEYS, cronjob_names, desi
 from innodb_operator.builders.secrets import OPTIONAL_PASSWORD_KEYS, complete, passwords_from_secret
 from innodb_operator.builders.status import Observed, group_existed, object_part, object_status
 from innodb_operator.controllers.children import ChildApplier, Rejected
+from innodb_operator.controllers.groupview import server_replicas
 from innodb_operator.controllers.kinds import INNODBCLUSTERS, ObjectReader, cached_cluster, now_rfc3339
 from innodb_operator.controllers.runner import Result
 from innodb_operator.kube import errors, resources
@@ -173,7 +174,8 @@ class InnoDBClusterReconciler:
                               passwords: Mapping[str, str]) -> list[FieldError]:
         """Apply what differs; the API server's rejection as a problem (then no existing child changed)."""
         namespace = cluster.namespace
-        wanted = desired_children(cluster, passwords=passwords, operator_image=self._operator_image)
+        wanted = desired_children(cluster, passwords=passwords, operator_image=self._operator_image,
+                                  server_replicas=server_replicas(cluster, obj.get("status")))
         children = [(CHILD_TYPES[child["kind"]], child,
                      self._children[child["kind"]].get(namespace, child["metadata"]["name"])) for child in wanted]
         try:

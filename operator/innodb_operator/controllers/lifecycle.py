@@ -19,8 +19,11 @@ Contract (pure apart from the memory of the last pass per cluster; time is passe
     A switch seen within one pass, with no termination of the old primary (a planned
     switchover), counts without a duration. Times are wall-clock epoch seconds.
   * A member the group's view held UNREACHABLE and then no more (or only as a new incarnation
-    joining) was expelled by the group: ``MemberExpelled``, as for an ONLINE member that went
-    into ERROR.
+    joining, or ONLINE again after its container terminated) was expelled by the group:
+    ``MemberExpelled``, as for an ONLINE member that went into ERROR.
+  * A group mode that moved away from the declared one (``declared_mode``) between two passes
+    was changed outside the operator, which only ever switches towards the spec:
+    ``GroupModeChangedOutsideSpec``, saying that it is switched back and how to change it.
   * Passes that could not look at the group (``observed`` False) change nothing.
   * :func:`group_sample` is the pass's cluster metrics (see :mod:`~innodb_operator.observability.clusters`).
 """
@@ -82,6 +85,8 @@ class _Memory:
     was_online: bool = False                # the cluster has been ONLINE since the baseline
     primary_lost: tuple[str, float] | None = None  # (old primary, when its loss was observed)
     primary_since: float = 0.0              # when the primary took the role (its log, else the pass)
+    mode: str = ""                          # the group mode the last pass found
+    view_online_at: dict[str, float] = field(default_factory=dict)  # name -> last pass its view had it ONLINE
 
 
 class Lifecycle:
@@ -94,10 +99,12 @@ class Lifecycle:
         self._memory.pop(key, None)
 
     def step(self, key: str, group: GroupStatus, now: float, *, clones: Mapping[str, str] | None = None,
-             view: Mapping[str, str] | None = None, timing: Timing | None = None) -> Changes:
+             view: Mapping[str, str] | None = None, timing: Timing | None = None,
+             declared_mode: str = "") -> Changes:
         """``now``: wall-clock epoch seconds; ``clones``: member name -> start time of the last clone
         into it ("" for none); ``view``: member name -> its state in the group's view, None when no
-        ONLINE member answered (the view is unknown); ``timing``: see :class:`Timing`."""
+        ONLINE member answered (the view is unknown); ``timing``: see :class:`Timing`;
+        ``declared_mode``: the group mode the spec declares ("" when unknown)."""
         if not group.observed:
             return Changes()
         clones = clones or {}
@@ -108,12 +115,14 @@ class Lifecycle:
         if last is None:
             self._memory[key] = _Memory(group.state, primary, members, dict(clones), dict(view or {}),
                                         {n for n, s in members.items() if s == ONLINE}, group.state == ONLINE,
-                                        primary_since=timing.promoted.get(primary, now))
+                                        primary_since=timing.promoted.get(primary, now), mode=group.mode,
+                                        view_online_at={n: now for n, s in (view or {}).items() if s == ONLINE})
             return Changes()
         notices: list[Notice] = []
         if view is not None:
-            notices.extend(_expelled(last.view, view, members))
+            notices.extend(_expelled(last.view, view, members, timing.stopped, last.view_online_at))
             last.view = dict(view)
+            last.view_online_at.update({n: now for n, s in view.items() if s == ONLINE})
         rejoins = 0
         for member in group.members:
             before = last.members.get(member.name)
@@ -127,21 +136,13 @@ class Lifecycle:
                     rejoins += 1
                 last.ever_online.add(member.name)
         new_clones = sum(1 for name, started in clones.items() if started and started != last.clones.get(name))
-        changes, failover = 0, None
-        if primary != last.primary and last.primary:
-            observed_lost = last.primary_lost[1] if last.primary_lost is not None else None
-            if last.primary_lost is None:
-                last.primary_lost = (last.primary, now)
-            if primary:
-                changes = 1
-                old = last.primary_lost[0]
-                failover = _failover_seconds(observed_lost, timing.stopped.get(old), last.primary_since,
-                                             timing.promoted.get(primary), now)
-                notices.append(_primary_notice(old, primary, failover))
-                last.primary_lost = None
-                last.primary_since = timing.promoted.get(primary, now)
-        if primary and primary == (last.primary_lost or ("", 0.0))[0]:
-            last.primary_lost = None  # the same primary came back: no failover
+        moved, failover = _primary_moved(last, primary, timing, now)
+        changes = int(moved is not None)
+        if moved is not None:
+            notices.append(moved)
+        if group.mode and last.mode == declared_mode and group.mode != declared_mode:
+            notices.append(_mode_notice(last.mode, group.mode))
+        last.mode = group.mode or last.mode
         if group.state != last.state and group.state and last.was_online:
             notices.append(_state_notice(last.state, group))
         last.was_online = last.was_online or group.state == ONLINE
@@ -153,6 +154,26 @@ class Lifecycle:
         elif last.primary and group.mode not in (SINGLE_PRIMARY, ""):
             last.primary, last.primary_lost = "", None  # multi-primary: no single primary to follow
         return Changes(tuple(notices), changes, rejoins, new_clones, failover)
+
+
+def _primary_moved(last: _Memory, primary: str, timing: Timing, now: float) -> tuple[Notice | None, float | None]:
+    """The Event of a primary that moved since the last pass (None: it did not), with the
+    failover's duration when one can be told; keeps the memory of a loss not over yet."""
+    notice, failover = None, None
+    if primary != last.primary and last.primary:
+        observed_lost = last.primary_lost[1] if last.primary_lost is not None else None
+        if last.primary_lost is None:
+            last.primary_lost = (last.primary, now)
+        if primary:
+            old = last.primary_lost[0]
+            failover = _failover_seconds(observed_lost, timing.stopped.get(old), last.primary_since,
+                                         timing.promoted.get(primary), now)
+            notice = _primary_notice(old, primary, failover)
+            last.primary_lost = None
+            last.primary_since = timing.promoted.get(primary, now)
+    if primary and primary == (last.primary_lost or ("", 0.0))[0]:
+        last.primary_lost = None  # the same primary came back: no failover
+    return notice, failover
 
 
 def _failover_seconds(observed_lost: float | None, stopped: float | None, primary_since: float,
@@ -167,13 +188,17 @@ def _failover_seconds(observed_lost: float | None, stopped: float | None, primar
     return end - start if end > start else None
 
 
-def _expelled(before: Mapping[str, str], after: Mapping[str, str], own: Mapping[str, str]) -> list[Notice]:
-    """Members the group's view held UNREACHABLE and holds no more (or only as a new member
-    joining): the group expelled them."""
+def _expelled(before: Mapping[str, str], after: Mapping[str, str], own: Mapping[str, str],
+              stopped: Mapping[str, float], online_at: Mapping[str, float]) -> list[Notice]:
+    """Members the group's view held UNREACHABLE and holds no more, or holds again only as a new
+    incarnation (its ``mysql`` container terminated since the view last had it ONLINE: the
+    group removed the old one, which happens in the same view change as the new one's join):
+    the group expelled them."""
     out = []
     for name, state in before.items():
         now = after.get(name)
-        if state == "UNREACHABLE" and now not in ("UNREACHABLE", ONLINE):
+        restarted = stopped.get(name, float("-inf")) >= online_at.get(name, float("inf")) - STOP_SLACK
+        if state == "UNREACHABLE" and (now not in ("UNREACHABLE", ONLINE) or (now == ONLINE and restarted)):
             out.append(Notice("Warning", "MemberExpelled", (
                 f"{name} was expelled from the group: it stayed UNREACHABLE longer than the expel timeout and the "
                 f"majority removed it from the view (now {own.get(name, 'unknown')}{', rejoining' if now else ''}).")))
@@ -234,6 +259,13 @@ def _primary_notice(old: str, new: str, seconds: float | None) -> Notice:
         return Notice("Normal", "PrimaryChanged", f"The primary moved from {old or 'none'} to {new}.")
     return Notice("Warning", "FailoverObserved", f"The primary moved from {old} to {new}: {seconds:.1f} s from "
                                                  f"{old} lost to {new} taking writes as primary.")
+
+
+def _mode_notice(declared: str, found: str) -> Notice:
+    return Notice("Warning", "GroupModeChangedOutsideSpec", (
+        f"The group switched from {declared} to {found} outside the operator (for example by "
+        f"group_replication_switch_to_{'multi' if found == 'MultiPrimary' else 'single'}_primary_mode() in SQL); "
+        f"the spec declares {declared}, so the operator switches it back. To change the mode, set spec.groupMode."))
 
 
 def _state_notice(before: str, group: GroupStatus) -> Notice:

@@ -30,7 +30,7 @@ from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio import config as k8s_config
 
 from innodb_operator.kube import errors
-from innodb_operator.kube.resources import ResourceType
+from innodb_operator.kube.resources import PODS, ResourceType
 from innodb_operator.observability.metrics import API_REQUESTS, REST_CLIENT_DURATION, REST_CLIENT_REQUESTS
 
 Body = dict[str, Any]
@@ -182,6 +182,13 @@ class KubeClient:
         if preconditions:
             body["preconditions"] = dict(preconditions)
         return await self._json("delete", rt, "DELETE", rt.path(namespace, name), body=body)
+
+    async def evict(self, name: str, namespace: str) -> None:
+        """Ask the API server to evict a pod (``pods/eviction``): it deletes the pod gracefully
+        unless a PodDisruptionBudget forbids it now (:class:`~.errors.TooManyRequests`)."""
+        body: Body = {"apiVersion": "policy/v1", "kind": "Eviction",
+                      "metadata": {"name": name, "namespace": namespace}}
+        await self._json("create", PODS, "POST", PODS.path(namespace, name, "eviction"), body=body)
 
     # --- transport -----------------------------------------------------------------
 

@@ -1,0 +1,136 @@
+"""Rolling restarts of the server pods, group aware (pure decisions; the group manager acts).
+
+The StatefulSet's ``updateStrategy`` is ``OnDelete``: a pod-template change (``mycnf``,
+``podSpec``, labels, annotations, image, version) only reaches a pod when that pod is
+recreated. The group manager recreates them one at a time:
+
+Contract:
+  * Progress is derived, never remembered: a pod is outdated when its
+    ``controller-revision-hash`` label differs from the StatefulSet's ``status.updateRevision``
+    (read only once the StatefulSet controller has observed the set's generation). An
+    operator restart mid-roll resumes from the pods, and a pod on the new revision is never
+    restarted again.
+  * A pod is restarted (evicted, so the PodDisruptionBudget is respected) only when the group
+    pass had nothing else to do (converged, every wanted member ONLINE), no server pod is
+    terminating or missing, and every updated member's applier has caught up (at most
+    :data:`APPLIER_BACKLOG` received transactions it has not applied).
+  * Order: outdated secondaries first, highest ordinal first; the primary last. Before its
+    turn, :func:`hand_over_from` asks the planner to move the primary to the most caught-up
+    other member (``Desired.hand_over_from``); the primary's pod is evicted once it is a
+    secondary.
+  * :func:`next_step` says what to do and why not; its ``message`` names the member waited for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from innodb_operator.clustering.model import Snapshot
+from innodb_operator.clustering.seam import Target
+from innodb_operator.mysql.gtid import GtidSet
+
+REVISION_LABEL = "controller-revision-hash"
+APPLIER_BACKLOG = 100
+"""Received-but-unapplied transactions a restarted member may still hold when the next one
+goes: under a steady write load a few are always in flight."""
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """Where a roll stands: the revision pods should run, and which wanted ordinals do not."""
+
+    revision: str
+    outdated: tuple[int, ...]
+    total: int
+
+    @property
+    def updated(self) -> int:
+        return self.total - len(self.outdated)
+
+    @property
+    def under_way(self) -> bool:
+        return bool(self.revision) and bool(self.outdated)
+
+
+@dataclass(frozen=True)
+class Step:
+    """What the group manager does for the roll after a pass: evict ``evict`` (an ordinal), or
+    nothing, with ``message`` saying why (or what it does)."""
+
+    evict: int | None
+    message: str
+
+
+def rollout(statefulset: Mapping[str, Any] | None, pods: Mapping[int, Mapping[str, Any]], instances: int) -> Rollout:
+    """The roll's state for the wanted ordinals ``0 .. instances - 1`` (no revision: not known yet)."""
+    if statefulset is None:
+        return Rollout("", (), instances)
+    status = statefulset.get("status") or {}
+    generation = int((statefulset.get("metadata") or {}).get("generation") or 0)
+    revision = str(status.get("updateRevision") or "")
+    if not revision or int(status.get("observedGeneration") or 0) < generation:
+        return Rollout("", (), instances)
+    outdated = tuple(i for i in range(instances) if i in pods and _revision(pods[i]) != revision)
+    return Rollout(revision, outdated, instances)
+
+
+def hand_over_from(roll: Rollout, primary: int | None) -> int | None:
+    """The primary, when it is the only member left on the old revision."""
+    if roll.under_way and primary is not None and roll.outdated == (primary,):
+        return primary
+    return None
+
+
+def next_step(roll: Rollout, pods: Mapping[int, Mapping[str, Any]], *, settled: bool, primary: int | None,
+              caught_up: Mapping[int, bool], name: Mapping[int, str], not_online: Sequence[str] = ()) -> Step:
+    """``settled``: the pass found every wanted member ONLINE and nothing to do; ``not_online``:
+    the wanted members it did not find ONLINE (named in the wait); ``caught_up``: ordinal ->
+    whether its applier has caught up; ``name``: ordinal -> pod name."""
+    def label(i: int) -> str:
+        return name.get(i, f"instance {i}")
+
+    if not roll.under_way:
+        return Step(None, "")
+    gone = [i for i in range(roll.total) if i not in pods or (pods[i].get("metadata") or {}).get("deletionTimestamp")]
+    if gone:
+        return Step(None, f"waiting for {', '.join(label(i) for i in gone)} to restart")
+    if not_online:
+        return Step(None, f"waiting for {', '.join(not_online)} to be ONLINE")
+    if not settled:
+        return Step(None, "waiting for the group to settle")
+    behind = [i for i in range(roll.total) if i not in roll.outdated and not caught_up.get(i, False)]
+    if behind:
+        return Step(None, f"waiting for {', '.join(label(i) for i in behind)} to apply what it received")
+    secondaries = [i for i in roll.outdated if i != primary]
+    if secondaries:
+        target = max(secondaries)
+        return Step(target, f"restarting {label(target)} ({roll.updated + 1} of {roll.total})")
+    return Step(None, f"moving the primary away from {label(roll.outdated[0])} before its restart")
+
+
+def recorded_primary(targets: Sequence[Target], status: Mapping[str, Any] | None) -> int | None:
+    """The ordinal of ``status.cluster.primary`` (the last pass's primary), None when none."""
+    name = ((status or {}).get("cluster") or {}).get("primary")
+    return next((t.index for t in targets if name and t.label == name), None)
+
+
+def caught_up(snapshot: Snapshot) -> dict[int, bool]:
+    """Ordinal -> whether the server's applier has caught up: at most :data:`APPLIER_BACKLOG`
+    received transactions not applied yet (unknown counts as not)."""
+    out = {}
+    for i in snapshot.instances:
+        executed, total = i.gtid_executed, i.gtid_total
+        if not i.reachable or executed is None:
+            out[i.index] = False
+        elif total is None or executed.is_superset(total):
+            out[i.index] = True
+        else:
+            out[i.index] = (isinstance(executed, GtidSet) and isinstance(total, GtidSet)
+                            and total.subtract(executed).count <= APPLIER_BACKLOG)
+    return out
+
+
+def _revision(pod: Mapping[str, Any]) -> str:
+    return str(((pod.get("metadata") or {}).get("labels") or {}).get(REVISION_LABEL) or "")
