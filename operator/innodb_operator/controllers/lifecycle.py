@@ -140,7 +140,7 @@ class Lifecycle:
         changes = int(moved is not None)
         if moved is not None:
             notices.append(moved)
-        if group.mode and last.mode == declared_mode and group.mode != declared_mode:
+        if declared_mode and group.mode and last.mode == declared_mode and group.mode != declared_mode:
             notices.append(_mode_notice(last.mode, group.mode))
         last.mode = group.mode or last.mode
         if group.state != last.state and group.state and last.was_online:
