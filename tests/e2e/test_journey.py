@@ -318,7 +318,8 @@ def test_13_helm_upgrade_scales_back_to_three_one_member_at_a_time_keeping_the_c
         watcher.start()
         journey.helm_upgrade("serverInstances=3")
         journey.wait_members(3)
-        wait_until(lambda: len(journey.server_pods()) == 3, 180, interval=1, message="three server pods")
+        wait_until(lambda: len(journey.server_pods()) == 3 and len(journey.members()) == 3, 180, interval=1,
+                   message="three server pods, three members in status")
         took = time.monotonic() - started
         checker.wait_for_writes_after(time.monotonic(), count=20)
         done.set()
@@ -341,9 +342,11 @@ def test_13_helm_upgrade_scales_back_to_three_one_member_at_a_time_keeping_the_c
 def test_14_a_new_mycnf_rolls_the_members_one_at_a_time_primary_last_losing_nothing(journey: Cluster) -> None:
     """helm upgrade with max_connections 300 -> 400: each member restarts once, secondaries first,
     the primary last after a switchover; progress shows in `kubectl get ic -o wide`."""
-    members = sorted(journey.members())
+    pods_now = {p["metadata"]["name"]: p["metadata"]["uid"] for p in journey.server_pods()}
+    members = sorted(pods_now)
+    assert len(members) == 3, members
     old_primary = journey.primary()
-    uids: dict[str, list[str]] = {m: [str(journey.pod_uid(m))] for m in members}
+    uids: dict[str, list[str]] = {m: [pods_now[m]] for m in members}
     replaced_at: dict[str, float] = {}
     primary_when_replaced: dict[str, str] = {}
     progress: set[str] = set()
