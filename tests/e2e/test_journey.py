@@ -6,12 +6,13 @@ module as a user's cluster would; each test is one step and says what it checked
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -49,6 +50,30 @@ def in_pod_client(cluster: Cluster, pod: str, host: str, statement: str) -> str:
         env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "MYSQL_PWD": cluster.password})
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
+
+
+@contextlib.contextmanager
+def looking(look: Callable[[], None], every: float) -> Iterator[list[str]]:
+    """Call ``look`` every ``every`` seconds in a thread of its own until the block ends; yields
+    the errors it raised (a look that fails is recorded, not fatal)."""
+    errors: list[str] = []
+    done = threading.Event()
+
+    def run() -> None:
+        while not done.is_set():
+            try:
+                look()
+            except Exception as exc:
+                errors.append(repr(exc))
+            done.wait(every)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield errors
+    finally:
+        done.set()
+        thread.join()
 
 
 def test_01_helm_install_gives_three_members_and_a_router(journey: Cluster) -> None:
@@ -241,32 +266,22 @@ def test_12_drain_of_a_members_node_respects_the_pdb_and_keeps_the_cluster_writa
     node = max(sorted(candidates), key=lambda n: sum(1 for m in pods.values() if m == n))
     drained = sorted(p for p, n in pods.items() if n == node)
     ready_counts: list[int] = []
-    sample_errors: list[str] = []
-    sampling = threading.Event()
 
     def sample() -> None:
-        while not sampling.is_set():
-            try:
-                ready_counts.append(sum(1 for p in journey.server_pods() if any(
-                    c["type"] == "Ready" and c["status"] == "True"
-                    for c in (p.get("status") or {}).get("conditions") or [])
-                    and not p["metadata"].get("deletionTimestamp")))
-            except Exception as exc:
-                sample_errors.append(repr(exc))
-            sampling.wait(0.5)
+        ready_counts.append(sum(1 for p in journey.server_pods() if any(
+            c["type"] == "Ready" and c["status"] == "True"
+            for c in (p.get("status") or {}).get("conditions") or [])
+            and not p["metadata"].get("deletionTimestamp")))
 
-    sampler = threading.Thread(target=sample, daemon=True)
     with WriteChecker(journey.router, 6446, journey.password) as checker:
         started = time.monotonic()
-        sampler.start()
-        result = env.kubectl("drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=300s",
-                             timeout=400)
-        assert "drained" in result.stdout, result.stdout + result.stderr
-        journey.wait_members(5)
-        took = time.monotonic() - started
-        checker.wait_for_writes_after(time.monotonic(), count=20)
-        sampling.set()
-        sampler.join()
+        with looking(sample, 0.5) as sample_errors:
+            result = env.kubectl("drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=300s",
+                                 timeout=400)
+            assert "drained" in result.stdout, result.stdout + result.stderr
+            journey.wait_members(5)
+            took = time.monotonic() - started
+            checker.wait_for_writes_after(time.monotonic(), count=20)
     env.kubectl("uncordon", node)
     assert not sample_errors and len(ready_counts) >= 10, (len(ready_counts), sample_errors[:3])
     assert min(ready_counts) >= 4, f"more than one member down at once during the drain: {ready_counts}"
@@ -288,42 +303,32 @@ def test_13_helm_upgrade_scales_back_to_three_one_member_at_a_time_keeping_the_c
     left_at: dict[str, float] = {}        # first look that found it out of the view and the metadata
     deleting_at: dict[str, float] = {}    # first look that found its pod terminating or gone
     early: list[str] = []                 # looks that found a pod going while its member was still in
-    errors: list[str] = []
-    done = threading.Event()
 
     def watch() -> None:
-        while not done.is_set():
-            try:
-                view = {r[0] for r in journey.on_member(survivor, "SELECT member_host FROM "
-                                                        "performance_schema.replication_group_members")}
-                listed = {r[0] for r in journey.on_member(survivor, "SELECT endpoint FROM "
-                                                          "mysql_innodb_cluster_metadata.instances")}
-                pods = {p["metadata"]["name"]: p for p in journey.server_pods()}
-                now = time.monotonic()
-                for name in leavers:
-                    still_in = any(h.startswith(f"{name}.") for h in view | listed)
-                    if not still_in:
-                        left_at.setdefault(name, now)
-                    if name not in pods or pods[name]["metadata"].get("deletionTimestamp"):
-                        deleting_at.setdefault(name, now)
-                        if still_in:
-                            early.append(name)
-            except Exception as exc:
-                errors.append(repr(exc))
-            done.wait(0.2)
+        view = {r[0] for r in journey.on_member(survivor, "SELECT member_host FROM "
+                                                "performance_schema.replication_group_members")}
+        listed = {r[0] for r in journey.on_member(survivor, "SELECT endpoint FROM "
+                                                  "mysql_innodb_cluster_metadata.instances")}
+        pods = {p["metadata"]["name"]: p for p in journey.server_pods()}
+        now = time.monotonic()
+        for name in leavers:
+            still_in = any(h.startswith(f"{name}.") for h in view | listed)
+            if not still_in:
+                left_at.setdefault(name, now)
+            if name not in pods or pods[name]["metadata"].get("deletionTimestamp"):
+                deleting_at.setdefault(name, now)
+                if still_in:
+                    early.append(name)
 
-    watcher = threading.Thread(target=watch, daemon=True)
     with WriteChecker(journey.router, 6446, journey.password) as checker:
         started = time.monotonic()
-        watcher.start()
-        journey.helm_upgrade("serverInstances=3")
-        journey.wait_members(3)
-        wait_until(lambda: len(journey.server_pods()) == 3 and len(journey.members()) == 3, 180, interval=1,
-                   message="three server pods, three members in status")
-        took = time.monotonic() - started
-        checker.wait_for_writes_after(time.monotonic(), count=20)
-        done.set()
-        watcher.join()
+        with looking(watch, 0.2) as errors:
+            journey.helm_upgrade("serverInstances=3")
+            journey.wait_members(3)
+            wait_until(lambda: len(journey.server_pods()) == 3 and len(journey.members()) == 3, 180, interval=1,
+                       message="three server pods, three members in status")
+            took = time.monotonic() - started
+            checker.wait_for_writes_after(time.monotonic(), count=20)
     report = checker.verify(journey.member_addresses())
     assert report.ok, f"lost: {report.lost}; duplicated: {report.duplicated}"
     assert len(errors) < 5, errors[:3]
@@ -350,46 +355,34 @@ def test_14_a_new_mycnf_rolls_the_members_one_at_a_time_primary_last_losing_noth
     replaced_at: dict[str, float] = {}
     primary_when_replaced: dict[str, str] = {}
     progress: set[str] = set()
-    errors: list[str] = []
-    done = threading.Event()
 
     def watch() -> None:
-        while not done.is_set():
-            try:
-                status = journey.status()
-                cluster = status.get("cluster") or {}
-                if cluster.get("rollout"):
-                    progress.add(str(cluster["rollout"].get("progress")))
-                pods = {p["metadata"]["name"]: p for p in journey.server_pods()}
-                for name in members:
-                    pod = pods.get(name)
-                    if pod is None or pod["metadata"].get("deletionTimestamp"):
-                        if name not in replaced_at:
-                            replaced_at[name] = time.monotonic()
-                            primary_when_replaced[name] = str(cluster.get("primary"))
-                        continue
-                    if pod["metadata"]["uid"] != uids[name][-1]:
-                        uids[name].append(pod["metadata"]["uid"])
-            except Exception as exc:
-                errors.append(repr(exc))
-            done.wait(0.3)
+        cluster = journey.status().get("cluster") or {}
+        if cluster.get("rollout"):
+            progress.add(str(cluster["rollout"].get("progress")))
+        pods = {p["metadata"]["name"]: p for p in journey.server_pods()}
+        for name in members:
+            pod = pods.get(name)
+            if pod is None or pod["metadata"].get("deletionTimestamp"):
+                if name not in replaced_at:
+                    replaced_at[name] = time.monotonic()
+                    primary_when_replaced[name] = str(cluster.get("primary"))
+                continue
+            if pod["metadata"]["uid"] != uids[name][-1]:
+                uids[name].append(pod["metadata"]["uid"])
 
-    watcher = threading.Thread(target=watch, daemon=True)
+    def rolled() -> bool:
+        cluster = journey.status().get("cluster") or {}
+        return (all(len(uids[m]) == 2 for m in members) and not cluster.get("rollout")
+                and cluster.get("status") == "ONLINE")
+
     with WriteChecker(journey.router, 6446, journey.password) as checker:
         started = time.monotonic()
-        watcher.start()
-        journey.helm_upgrade_values({"serverConfig": {"mycnf": "[mysqld]\nmax_connections=400\n"}})
-
-        def rolled() -> bool:
-            cluster = journey.status().get("cluster") or {}
-            return (all(len(uids[m]) == 2 for m in members) and not cluster.get("rollout")
-                    and cluster.get("status") == "ONLINE")
-
-        wait_until(rolled, 600, interval=1, message="every member restarted on the new template")
-        took = time.monotonic() - started
-        checker.wait_for_writes_after(time.monotonic(), count=20)
-        done.set()
-        watcher.join()
+        with looking(watch, 0.3) as errors:
+            journey.helm_upgrade_values({"serverConfig": {"mycnf": "[mysqld]\nmax_connections=400\n"}})
+            wait_until(rolled, 600, interval=1, message="every member restarted on the new template")
+            took = time.monotonic() - started
+            checker.wait_for_writes_after(time.monotonic(), count=20)
     report = checker.verify(journey.member_addresses())
     assert report.ok, f"lost: {report.lost}; duplicated: {report.duplicated}"
     assert len(errors) < 5, errors[:3]
