@@ -179,10 +179,8 @@ def test_the_faults_left_failover_expulsion_and_rejoin_events_naming_the_members
     events = cluster.env.get("events", "-n", NAMESPACE, "--field-selector", f"involvedObject.name={RELEASE}")
     said = {(e["reason"], e["message"]) for e in events["items"]}
     members = "|".join(re.escape(f"{RELEASE}-{i}") for i in range(3))
-    # MemberExpelled is not asserted: when the killed member's restarted incarnation joins in the
-    # same view change that removes the old one, the operator does not always see the expel yet
-    # (issue 12 stays open for it). Whatever it said is printed below.
-    for reason in ("FailoverObserved", "MemberUnreachable", "MemberRejoined"):
+    # The SIGKILLed primary's old incarnation is expelled as its restarted mysqld joins.
+    for reason in ("FailoverObserved", "MemberUnreachable", "MemberExpelled", "MemberRejoined"):
         messages = [m for r, m in said if r == reason]
         assert messages, f"no {reason} Event; reasons seen: {sorted({r for r, _ in said})}"
         assert all(re.search(members, m) for m in messages), messages

@@ -152,12 +152,20 @@ def test_a_member_the_group_removed_from_its_view_while_unreachable_was_expelled
     assert back.notices == (), "reachable again without leaving the view: not expelled"
     restarted = Lifecycle()
     restarted.step(KEY, group(HEALTHY, primary="c-0"), 10.0, view=dict.fromkeys(HEALTHY, "ONLINE"))
+    restarted.step(KEY, group(HEALTHY, primary="c-0"), 13.0, view=dict.fromkeys(HEALTHY, "ONLINE"),
+                   timing=Timing(stopped={"c-0": 11.0}))  # killed at 11: the group has not noticed yet
     restarted.step(KEY, group(NEW_PRIMARY, state="ONLINE_PARTIAL", primary="c-1"), 16.0,
                    view={"c-0": "UNREACHABLE", "c-1": "ONLINE", "c-2": "ONLINE"}, timing=Timing(stopped={"c-0": 11.0}))
     swapped = restarted.step(KEY, group(BACK, primary="c-1"), 40.0, view=dict.fromkeys(HEALTHY, "ONLINE"),
                              timing=Timing(stopped={"c-0": 11.0}))
     (notice,) = [n for n in swapped.notices if n.reason == "MemberExpelled"]
-    assert "c-0 was expelled" in notice.message, "old incarnation removed as the restarted one joined"
+    assert "c-0 was expelled" in notice.message and "restarted one joined" in notice.message
+    blip_view = {"c-0": "UNREACHABLE", "c-1": "ONLINE", "c-2": "ONLINE"}
+    again = restarted.step(KEY, group(BACK, primary="c-1"), 50.0, view=blip_view, timing=Timing(stopped={"c-0": 11.0}))
+    back = restarted.step(KEY, group(BACK, primary="c-1"), 52.0, view=dict.fromkeys(HEALTHY, "ONLINE"),
+                          timing=Timing(stopped={"c-0": 11.0}))
+    assert "MemberExpelled" not in [n.reason for n in (*again.notices, *back.notices)], \
+        "a blip after the rejoin: the termination is older than the join"
 
 
 def test_members_leaving_in_error_and_new_clones_are_told() -> None:

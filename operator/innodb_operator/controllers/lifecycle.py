@@ -18,9 +18,11 @@ Contract (pure apart from the memory of the last pass per cluster; time is passe
     says it works as primary, when that lies between the two; else the pass that found it.
     A switch seen within one pass, with no termination of the old primary (a planned
     switchover), counts without a duration. Times are wall-clock epoch seconds.
-  * A member the group's view held UNREACHABLE and then no more (or only as a new incarnation
-    joining, or ONLINE again after its container terminated) was expelled by the group:
-    ``MemberExpelled``, as for an ONLINE member that went into ERROR.
+  * A member the group's view held UNREACHABLE and then no more was expelled by the group:
+    ``MemberExpelled``, as for an ONLINE member that went into ERROR. So was one back ONLINE in
+    the view after its ``mysql`` container terminated since it last joined: the group removed
+    the old incarnation in the same view change in which the restarted one joined (Group
+    Replication logs no expel for it). Back ONLINE without a termination is a blip, not news.
   * A group mode that moved away from the declared one (``declared_mode``) between two passes
     was changed outside the operator, which only ever switches towards the spec:
     ``GroupModeChangedOutsideSpec``, saying that it is switched back and how to change it.
@@ -86,7 +88,7 @@ class _Memory:
     primary_lost: tuple[str, float] | None = None  # (old primary, when its loss was observed)
     primary_since: float = 0.0              # when the primary took the role (its log, else the pass)
     mode: str = ""                          # the group mode the last pass found
-    view_online_at: dict[str, float] = field(default_factory=dict)  # name -> last pass its view had it ONLINE
+    joined_at: dict[str, float] = field(default_factory=dict)  # name -> pass its view turned ONLINE (or the baseline)
 
 
 class Lifecycle:
@@ -116,13 +118,13 @@ class Lifecycle:
             self._memory[key] = _Memory(group.state, primary, members, dict(clones), dict(view or {}),
                                         {n for n, s in members.items() if s == ONLINE}, group.state == ONLINE,
                                         primary_since=timing.promoted.get(primary, now), mode=group.mode,
-                                        view_online_at={n: now for n, s in (view or {}).items() if s == ONLINE})
+                                        joined_at={n: now for n, s in (view or {}).items() if s == ONLINE})
             return Changes()
         notices: list[Notice] = []
         if view is not None:
-            notices.extend(_expelled(last.view, view, members, timing.stopped, last.view_online_at))
+            notices.extend(_expelled(last.view, view, members, timing.stopped, last.joined_at))
+            last.joined_at.update({n: now for n, s in view.items() if s == ONLINE and last.view.get(n) != ONLINE})
             last.view = dict(view)
-            last.view_online_at.update({n: now for n, s in view.items() if s == ONLINE})
         rejoins = 0
         for member in group.members:
             before = last.members.get(member.name)
@@ -189,19 +191,24 @@ def _failover_seconds(observed_lost: float | None, stopped: float | None, primar
 
 
 def _expelled(before: Mapping[str, str], after: Mapping[str, str], own: Mapping[str, str],
-              stopped: Mapping[str, float], online_at: Mapping[str, float]) -> list[Notice]:
-    """Members the group's view held UNREACHABLE and holds no more, or holds again only as a new
-    incarnation (its ``mysql`` container terminated since the view last had it ONLINE: the
-    group removed the old one, which happens in the same view change as the new one's join):
-    the group expelled them."""
+              stopped: Mapping[str, float], joined_at: Mapping[str, float]) -> list[Notice]:
+    """Members the group's view held UNREACHABLE and holds no more (removed by the majority), or
+    holds ONLINE again as a new incarnation (its ``mysql`` container terminated after the view
+    last saw it join: the old incarnation was removed as the restarted one joined)."""
     out = []
     for name, state in before.items():
         now = after.get(name)
-        restarted = stopped.get(name, float("-inf")) >= online_at.get(name, float("inf")) - STOP_SLACK
-        if state == "UNREACHABLE" and (now not in ("UNREACHABLE", ONLINE) or (now == ONLINE and restarted)):
+        if state != "UNREACHABLE" or now == "UNREACHABLE":
+            continue
+        if now != ONLINE:
             out.append(Notice("Warning", "MemberExpelled", (
                 f"{name} was expelled from the group: it stayed UNREACHABLE longer than the expel timeout and the "
                 f"majority removed it from the view (now {own.get(name, 'unknown')}{', rejoining' if now else ''}).")))
+        elif stopped.get(name, float("-inf")) >= joined_at.get(name, float("inf")) - STOP_SLACK:
+            out.append(Notice("Warning", "MemberExpelled", (
+                f"{name} was expelled from the group: its mysqld stopped while it was a member, and the group "
+                "removed the UNREACHABLE old incarnation when the restarted one joined "
+                f"(now {own.get(name, 'unknown')}).")))
     return out
 
 
