@@ -440,6 +440,23 @@ class FakeSession:
         self._did(f"set primary {member_uuid}")
         self._world._read_only()
 
+    async def force_members(self, addresses: tuple[str, ...]) -> None:
+        s = self._alive()
+        group = s.in_group
+        if group is None or group.states.get(s.uuid) != "ONLINE":
+            raise QueryError(f"{self._endpoint}: (3093) the member is not ONLINE in a group", errno=3093)
+        hosts = {a.rpartition(":")[0] for a in addresses}
+        keep = [u for u in group.members if self._world._by_uuid(u).host in hosts]
+        if s.uuid not in keep or any(group.states[u] == "UNREACHABLE" for u in keep):
+            raise QueryError(f"{self._endpoint}: (3094) the forced members must be reachable and include this one",
+                             errno=3094)
+        group.members = keep
+        group.states = {u: group.states[u] for u in keep}
+        if group.primary not in keep:
+            self._world._elect(group)
+        self._did(f"force members {','.join(sorted(hosts))}")
+        self._world._read_only()
+
     async def switch_to_multi_primary(self) -> None:
         group = self._group_with_majority()
         group.single_primary, group.primary = False, None

@@ -299,8 +299,8 @@ def cluster_status_schema() -> Schema:
                                  "ForeignGroup); CredentialsLost while the operator resets its own lost passwords "
                                  "(see the CredentialsValid condition)."),
                 "message": string("The same for a person: what happens next, or what to do."),
-                "action": string("The group action of that pass: Bootstrap, Join, Leave, Reboot, SetPrimary or "
-                                 "SetMode; absent when there is none."),
+                "action": string("The group action of that pass: Bootstrap, Join, Leave, Reboot, SetPrimary, "
+                                 "SetMode or ForceQuorum; absent when there is none."),
                 "target": string("Pod the action is about."),
             }),
             "rollout": obj("A rolling restart under way (absent when every member runs the StatefulSet's "
@@ -312,6 +312,18 @@ def cluster_status_schema() -> Schema:
                 "progress": string("updated/total, for kubectl get -o wide."),
                 "member": string("Pod being restarted by this pass; empty between restarts."),
                 "message": string("What the roll does, or what it waits for (naming the member)."),
+            }),
+            "request": obj("The answer to the last request made with the annotation "
+                           "mysql.innodb-operator.dev/request (kubectl innodb switchover|reboot|force-quorum); "
+                           "each request id is answered once.", {
+                "id": string("The request's id."),
+                "action": string("switchover, reboot or force-quorum; empty when the annotation did not parse."),
+                "member": string("The pod the request named."),
+                "outcome": string("Done: the effect holds (it was done, or held already). Refused: nothing was "
+                                  "done; the message says why and what to do.", enum=["Done", "Refused"]),
+                "message": string("What was done, or why not (with the transactions a refused request would "
+                                  "lose, per member)."),
+                "time": string("When the operator answered.", format="date-time"),
             }),
         }),
         "router": obj("The MySQL Router Deployment.", {

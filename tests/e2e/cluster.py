@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import mysql.connector
 import yaml
 
+from innodb_dev import toolchain
 from innodb_dev.localenv import REPO, LocalEnv, cluster_status, install_cluster, router_ready, wait_online
 from innodb_dev.waiting import wait_until
 
@@ -53,6 +58,21 @@ class Cluster:
     def member_addresses(self) -> list[tuple[str, str, int]]:
         return [(p["metadata"]["name"], p["status"]["podIP"], 3306) for p in self.server_pods()
                 if (p.get("status") or {}).get("podIP")]
+
+    def plugin(self, action: str, member: str, *extra: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+        """``kubectl innodb ACTION <cluster> --to MEMBER``, found by kubectl on PATH as users find it."""
+        bin_dir = str(Path(sys.executable).parent)
+        env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+               "KUBECONFIG": str(self.env.kubeconfig)}
+        argv = [str(toolchain.binaries().kubectl), "innodb", action, self.release, "--to", member,
+                "-n", self.namespace, *extra]
+        return subprocess.run(argv, capture_output=True, text=True, env=env, timeout=timeout, check=False)
+
+    def datadir(self, member: str) -> Path:
+        """The host directory behind the member's datadir claim (the local provisioner's hostPath)."""
+        claim = self.env.get("pvc", "-n", self.namespace, f"datadir-{member}")
+        volume = self.env.get("pv", claim["spec"]["volumeName"])
+        return Path(volume["spec"]["hostPath"]["path"])
 
     @property
     def router(self) -> str:

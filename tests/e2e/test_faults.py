@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -82,6 +84,82 @@ def test_deletion_of_the_primary_pod(cluster: Cluster) -> None:
     TIMINGS["primary pod deleted: longest write gap"] = gap
     _say(f"deletion of the primary's pod {primary} (recreated and back ONLINE {back:.1f}s after the delete)",
          gap, report, what="longest gap between acknowledged writes")
+
+
+def test_switchover_through_the_kubectl_plugin(cluster: Cluster) -> None:
+    primary = cluster.primary()
+    target = next(name for name in sorted(cluster.members()) if name != primary)
+    with WriteChecker(cluster.router, 6446, cluster.password) as checker:
+        started = time.monotonic()
+        asked = cluster.plugin("switchover", target)
+        assert asked.returncode == 0, asked.stdout + asked.stderr
+        assert f"Done: {target} is the primary now" in asked.stdout
+        wait_until(lambda: cluster.rw("SELECT @@hostname")[0][0] == target, 60, interval=0.2,
+                   message=f"the router's RW port to reach {target}")
+        checker.wait_for_writes_after(time.monotonic(), count=20)
+    report = _check(checker, cluster)
+    request = cluster.status()["cluster"]["request"]
+    assert (request["action"], request["member"], request["outcome"]) == ("switchover", target, "Done")
+    events = cluster.env.get("events", "-n", NAMESPACE, "--field-selector", "reason=RequestDone")["items"]
+    assert any(target in e["message"] and request["id"] in e["message"] for e in events)
+    gap = checker.longest_gap(started)
+    TIMINGS["switchover through the plugin: longest write gap"] = gap
+    _say(f"kubectl innodb switchover {RELEASE} --to {target} (from {primary}; answered: "
+         f"{asked.stdout.strip().splitlines()[-1]})", gap, report, what="longest gap between acknowledged writes")
+
+
+def _held_down(cluster: Cluster, member: str) -> Path:
+    """Make the member's mysqld unable to start (an invalid server_uuid in auto.cnf: it aborts at
+    once, so its pod crash-loops) and return the saved good file."""
+    auto = cluster.datadir(member) / "auto.cnf"
+    saved = auto.with_name("auto.cnf.e2e-saved")
+    shutil.copy2(auto, saved)
+    auto.write_text("[auto]\nserver-uuid=held-down-by-the-e2e-test\n")
+    return saved
+
+
+def test_quorum_lost_for_good_is_forced_from_the_survivor_through_the_plugin(cluster: Cluster) -> None:
+    members = sorted(cluster.members())
+    primary = cluster.primary()
+    survivor = next(m for m in members if m != primary)
+    victims = [m for m in members if m not in (survivor, primary)] + [primary]
+    survivor_ip = cluster.pod_ip(survivor)
+    saved = {m: _held_down(cluster, m) for m in victims}
+    try:
+        with WriteChecker(cluster.router, 6446, cluster.password) as checker:
+            # The secondary first, then the primary once the survivor sees the secondary gone: every write
+            # the primary acknowledged after that needed the survivor's vote, so the survivor holds it.
+            os.kill(cluster.env.container_pid(NAMESPACE, victims[0], "mysql"), signal.SIGKILL)
+            wait_until(lambda: ("UNREACHABLE",) in cluster.query(
+                survivor_ip, 3306, "SELECT MEMBER_STATE FROM performance_schema.replication_group_members"),
+                60, interval=0.2, message=f"{survivor} to see {victims[0]} UNREACHABLE")
+            lost_at = time.monotonic()
+            os.kill(cluster.env.container_pid(NAMESPACE, primary, "mysql"), signal.SIGKILL)
+            wait_until(lambda: cluster.status()["cluster"]["status"] == "NO_QUORUM", 120, interval=0.5,
+                       message="the operator to report NO_QUORUM")
+            status = cluster.status()["cluster"]
+            assert status["next"]["reason"] == "NoQuorum" and not cluster.answers_rw(), "nothing forced by itself"
+            forced_at = time.monotonic()
+            asked = cluster.plugin("force-quorum", survivor)
+            assert asked.returncode == 0, asked.stdout + asked.stderr
+            assert "Done: forced quorum from" in asked.stdout and all(v in asked.stdout for v in victims), asked.stdout
+            resumed = checker.wait_for_writes_after(forced_at, count=20, timeout=120)
+            assert cluster.rw("SELECT @@hostname")[0][0] == survivor
+            for member, good in saved.items():  # the cause is fixed: the crash-looping pods are recreated
+                shutil.move(good, good.with_name("auto.cnf"))
+                cluster.env.kubectl("delete", "pod", "-n", NAMESPACE, member, "--wait=false")
+            saved = {}
+            rejoined = cluster.wait_members(len(members), timeout=400)
+            checker.wait_for_writes_after(time.monotonic(), count=20)
+    finally:
+        for good in saved.values():
+            shutil.move(good, good.with_name("auto.cnf"))
+    report = _check(checker, cluster)
+    TIMINGS["quorum lost: primary killed to writes after force-quorum"] = time.monotonic() - lost_at - rejoined
+    _say(f"quorum loss: mysqld of {', '.join(victims)} killed and held down -> NO_QUORUM, nothing forced; "
+         f"kubectl innodb force-quorum --to {survivor} ({asked.stdout.strip().splitlines()[-1]}); the two "
+         f"back ONLINE {rejoined:.1f}s after their pods were recreated", resumed, report,
+         what="writes resumed after the request by")
 
 
 def test_sigkill_of_the_operator_in_the_middle_of_a_scale_up(cluster: Cluster) -> None:

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from fakeapi import NS, Cache, FakeApi, unb64
-from fakegroup import FakeSession, World
+from fakegroup import FakeSession, World, gtids, uuid_of
+from innodb_api.requests import REQUEST_ANNOTATION, Request, RequestAction
 from innodb_api.types import Cluster
 from innodb_operator.builders import build_private_secret, build_statefulset
 from innodb_operator.builders.secrets import ADMIN_USERNAME, REPLICATION_USERNAME, ROUTER_USERNAME
@@ -441,3 +442,126 @@ async def test_a_pass_cut_off_by_its_deadline_is_retried_with_backoff_and_writes
     s.api.writes.clear()
     assert [(await s.reconciler.reconcile(KEY)).requeue_after for _ in range(2)] == [2, 4]
     assert s.api.writes == []
+
+
+# --- requests: switchover, force quorum, reboot -----------------------------------------------
+
+
+def ask(s: Setup, action: str, member: str, request_id: str = "r1", *, accept: bool = False) -> None:
+    s.api.cluster["metadata"].setdefault("annotations", {})[REQUEST_ANNOTATION] = Request(
+        request_id, RequestAction(action), member, accept).annotation()
+
+
+def answer(s: Setup) -> dict[str, Any]:
+    return dict(s.summary()["request"])
+
+
+async def test_a_switchover_request_moves_the_primary_once_and_is_answered_in_status_and_an_event() -> None:
+    s = Setup()
+    s.form()
+    ask(s, "switchover", "c-2")
+    await s.run()
+    assert s.world.groups_named(UID)[0].primary == uuid_of(2)
+    got = answer(s)
+    assert (got["id"], got["action"], got["member"], got["outcome"]) == ("r1", "switchover", "c-2", "Done")
+    assert got["message"] == "c-2 is the primary now" and got["time"]
+    assert s.api.events("Normal")[-1]["reason"] == "RequestDone"
+    assert "r1" in s.api.events("Normal")[-1]["message"] and "c-2" in s.api.events("Normal")[-1]["message"]
+    s.world.groups_named(UID)[0].primary = uuid_of(0)  # moved back by hand: the answered request stays answered
+    await s.run(2)
+    assert s.world.groups_named(UID)[0].primary == uuid_of(0)
+    assert answer(s)["id"] == "r1" and s.api.event_reasons().count("RequestDone") == 1
+
+
+async def test_a_request_that_cannot_be_done_is_refused_with_why_and_nothing_changes() -> None:
+    s = Setup()
+    s.form()
+    s.world.crash(1)
+    s.world.expel()
+    ask(s, "switchover", "c-1")
+    await s.run()
+    assert answer(s)["outcome"] == "Refused" and "cannot reach c-1" in answer(s)["message"]
+    assert s.world.groups_named(UID)[0].primary == uuid_of(0)
+    assert s.api.events("Warning")[-1]["reason"] == "RequestRefused"
+    ask(s, "force-quorum", "c-0", "r2")
+    await s.run()
+    assert answer(s)["outcome"] == "Done" and "has quorum; nothing to force" in answer(s)["message"]
+
+
+@pytest.mark.parametrize(("annotation", "says"), [
+    ("not json", "is not JSON"),
+    ('{"id": "x", "action": "failover", "member": "c-1"}', "must be one of switchover, reboot, force-quorum"),
+    ('{"id": "x", "action": "switchover", "member": "c-1", "force": true}', "unknown keys force"),
+    ('{"id": "x", "action": "switchover", "member": "c-9"}', "c-9 is not a server of this cluster"),
+])
+async def test_a_malformed_request_is_refused_with_what_to_fix_without_touching_mysql(annotation: str,
+                                                                                    says: str) -> None:
+    s = Setup()
+    s.form()
+    s.api.cluster["metadata"]["annotations"] = {REQUEST_ANNOTATION: annotation}
+    await s.run(2)
+    assert answer(s)["outcome"] == "Refused" and says in answer(s)["message"], answer(s)
+    assert s.api.event_reasons("Warning").count("RequestRefused") == 1
+    assert all(st in ("metadata", "router account") for sv in s.world.servers for st in sv.statements)
+
+
+async def test_quorum_lost_for_good_is_forced_only_on_request_from_the_named_survivor() -> None:
+    s = Setup()
+    s.form()
+    s.world.crash(1)
+    s.world.crash(2)
+    await s.run(2)
+    assert s.summary()["status"] == "NO_QUORUM", "nothing forced by itself"
+    assert not any("force" in st for sv in s.world.servers for st in sv.statements)
+    ask(s, "force-quorum", "c-0")
+    await s.run()
+    assert answer(s)["outcome"] == "Done", answer(s)
+    assert "not compared with c-1, c-2" in answer(s)["message"], "the unreachable ones are named"
+    assert s.world.servers[0].statements[-1] == f"force members {host(0)}"
+    assert s.api.event_reasons("Normal")[-2:] == ["QuorumForced", "RequestDone"]
+    await s.run()
+    assert s.summary()["status"] == "ONLINE_UNCERTAIN" and s.summary()["primary"] == "c-0"
+    for i in (1, 2):
+        s.world.restart(i)  # they come back and rejoin the forced group
+    await s.run(4)
+    assert s.summary()["status"] == "ONLINE" and len(s.world.groups_named(UID)) == 1
+
+
+async def test_forcing_quorum_from_a_member_missing_transactions_is_refused_with_the_numbers_unless_accepted() -> None:
+    s = Setup()
+    s.form()
+    s.world.crash(1)
+    s.world.crash(2)
+    behind = s.world.servers[1]  # came back outside the group, holding 4 transactions c-0 never got
+    behind.alive, behind.persisted["start_on_boot"] = True, "OFF"
+    behind.executed = behind.executed | gtids(UID, 11, 14)
+    ask(s, "force-quorum", "c-0")
+    await s.run()
+    got = answer(s)
+    assert got["outcome"] == "Refused" and "4 only on c-1" in got["message"] and "accepting data loss" in got["message"]
+    assert not any("force" in st for st in s.world.servers[0].statements)
+    ask(s, "force-quorum", "c-0", "r2", accept=True)
+    await s.run()
+    assert answer(s)["outcome"] == "Done" and "losing 4 only on c-1" in answer(s)["message"]
+
+
+async def test_an_outage_the_operator_cannot_prove_is_rebooted_from_the_named_member_on_request() -> None:
+    s = Setup()
+    s.form()
+    for i in range(3):
+        s.world.crash(i)
+    for i in (0, 1):
+        s.world.restart(i)  # c-2 stays down: the outage is not provable
+    await s.run()
+    assert s.summary()["next"]["reason"] == "OutageUnproven"
+    s.world.write(0)
+    s.world.servers[1].executed = s.world.servers[1].executed | gtids(UID, 11, 12)
+    ask(s, "reboot", "c-0")
+    await s.run()
+    assert answer(s)["outcome"] == "Refused" and "2 only on c-1" in answer(s)["message"]
+    ask(s, "reboot", "c-1", "r2")
+    await s.run()
+    assert answer(s)["outcome"] == "Done" and "not compared with c-2" in answer(s)["message"]
+    assert s.world.groups_named(UID)[0].primary == uuid_of(1)
+    await s.run(3)
+    assert s.summary()["status"] == "ONLINE_UNCERTAIN" and s.world.servers[0].state() == "ONLINE"

@@ -106,6 +106,19 @@ class GroupStatus:
     observed: bool = True
     credentials: CredentialsProblem | None = None
     rollout: RolloutStatus | None = None
+    request: RequestStatus | None = None
+    """This pass's answer to a request (None: the last answer recorded stands)."""
+
+
+@dataclass(frozen=True)
+class RequestStatus:
+    """The answer to one request (``outcome`` Done or Refused; ``action`` "" when it did not parse)."""
+
+    id: str
+    action: str
+    member: str
+    outcome: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -284,6 +297,12 @@ def group_status(group: GroupStatus, generation: int, previous: Mapping[str, Any
                                      group.credentials.message, generation))
     _keep_transition_times(conditions, list(previous.get("conditions") or []), now)
     summary["next"] = next_step
+    if group.request is not None:
+        q = group.request
+        summary["request"] = {"id": q.id, "action": q.action, "member": q.member, "outcome": q.outcome,
+                              "message": q.message, "time": now}
+    elif "request" in prev_cluster:
+        summary["request"] = prev_cluster["request"]
     group_name = str(prev_cluster.get("groupName") or group.group_name)
     if group_name:
         summary["groupName"] = group_name

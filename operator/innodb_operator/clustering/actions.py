@@ -66,6 +66,7 @@ class Refusal(StrEnum):
     IS_PRIMARY = "IsPrimary"                  # leave: the primary must hand over first
     WOULD_LOSE_MAJORITY = "WouldLoseMajority"
     NOT_ALL_ONLINE = "NotAllOnline"           # mode switch needs every member ONLINE
+    STILL_RUNNING = "StillRunning"            # force quorum: a member left out still runs Group Replication
     STARTING = "Starting"                     # the instance is still in a START GROUP_REPLICATION of its own
     FAILED = "Failed"                         # a statement failed (see detail)
 
@@ -128,6 +129,7 @@ class Executor:
         handler: Callable[[Action, Snapshot], Awaitable[None]] = {
             Kind.BOOTSTRAP: self._bootstrap, Kind.JOIN: self._join, Kind.LEAVE: self._leave,
             Kind.REBOOT: self._reboot, Kind.SET_PRIMARY: self._set_primary, Kind.SET_MODE: self._set_mode,
+            Kind.FORCE_QUORUM: self._force_quorum,
         }[action.kind]
         try:
             await handler(action, snapshot)
@@ -206,12 +208,15 @@ class Executor:
         live = await self._look(self._targets.values())
         if any(i.in_group for i in live):
             raise _Refused(Refusal.IN_GROUP)
-        unreachable = [i for i in live if not i.reachable]
-        if unreachable:
-            raise _Refused(Refusal.UNREACHABLE, ", ".join(i.address for i in unreachable))
         chosen = next(i for i in live if i.index == action.target)
+        if not chosen.reachable:
+            raise _Refused(Refusal.UNREACHABLE, chosen.address)
+        unreachable = [i for i in live if not i.reachable]
+        if unreachable and not action.forced:
+            raise _Refused(Refusal.UNREACHABLE, ", ".join(i.address for i in unreachable))
         mine = chosen.transactions
-        if mine is None or not all(mine.is_superset(i.transactions) for i in live if i.transactions is not None):
+        if not action.forced and (mine is None or not all(mine.is_superset(i.transactions)
+                                                          for i in live if i.transactions is not None)):
             raise _Refused(Refusal.NOT_MOST_ADVANCED, chosen.address)
         async with self._session(target) as server:
             await self._configure(server, target, action.mode)
@@ -225,6 +230,27 @@ class Executor:
             raise _Refused(Refusal.NO_QUORUM)
         async with self._session(target) as server:
             await server.set_as_primary(now.uuid)
+
+    async def _force_quorum(self, action: Action, snapshot: Snapshot) -> None:
+        """A view of the target and the members its view still sees as reachable; refused while
+        a member left out still runs Group Replication (forcing then would make a second group)."""
+        target = self._target(action.target)
+        live = await self._look(self._targets.values())
+        now = next(i for i in live if i.index == action.target)
+        if not now.reachable:
+            raise _Refused(Refusal.UNREACHABLE, now.address)
+        if now.state != MemberState.ONLINE:
+            raise _Refused(Refusal.NOT_ONLINE, now.address)
+        if has_majority(now.view):
+            raise _Already
+        alive = {m.uuid for m in now.view if m.state != MemberState.UNREACHABLE}
+        kept = [i for i in live if i.uuid in alive]
+        left_out = [i for i in live if i.in_group and i.uuid not in alive]
+        if left_out:
+            raise _Refused(Refusal.STILL_RUNNING, ", ".join(i.address for i in left_out))
+        addresses = tuple(self._targets[i.index].group_address for i in sorted(kept, key=lambda i: i.index))
+        async with self._session(target) as server:
+            await server.force_members(addresses)
 
     async def _set_mode(self, action: Action, snapshot: Snapshot) -> None:
         target, now = await self._online(action.target)

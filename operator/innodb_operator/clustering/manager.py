@@ -3,7 +3,9 @@
 Contract:
   * :meth:`GroupManager.run_pass` observes every target once (in parallel, bounded), decides
     the state (:func:`~.state.decide`), plans (:func:`~.plan.next_action`), executes the
-    planned action if any (:class:`~.actions.Executor`), then keeps the Router metadata and
+    planned action if any (:class:`~.actions.Executor`) — or, when the pass carries a person's
+    :class:`Request`, decides that (:func:`~.interventions.decide`) and runs its action instead
+    of the planned one — then keeps the Router metadata and
     the router account current on the writer (:mod:`.upkeep`), except in a pass that may have
     moved the writer (a primary or mode switch) or that found another group's instances.
   * Upkeep runs only when what it would ensure differs from the last success for the same
@@ -23,11 +25,13 @@ from dataclasses import dataclass
 import structlog
 
 from innodb_operator.clustering import credentials
-from innodb_operator.clustering.actions import ActionResult, Executor, GroupConfig
+from innodb_operator.clustering.actions import ActionResult, Executor, GroupConfig, Outcome
 from innodb_operator.clustering.credentials import Recovery
+from innodb_operator.clustering.interventions import Decision, Intervention, Verdict
+from innodb_operator.clustering.interventions import decide as decide_request
 from innodb_operator.clustering.model import Desired, GroupMode, Snapshot
 from innodb_operator.clustering.observe import observe
-from innodb_operator.clustering.plan import Kind, Plan, Reason, next_action
+from innodb_operator.clustering.plan import Action, Kind, Plan, Reason, next_action
 from innodb_operator.clustering.seam import Connector, Target
 from innodb_operator.clustering.state import Diagnosis, decide
 from innodb_operator.clustering.upkeep import UpkeepKey, UpkeepOutcome, UpkeepResult, ensure, key_for, writer
@@ -64,14 +68,41 @@ class GroupSpec:
 
 
 @dataclass(frozen=True)
+class Request:
+    """A person's one-shot intervention about the instance ``target`` (see :mod:`.interventions`)."""
+
+    kind: Intervention
+    target: int
+    accept_data_loss: bool = False
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a pass made of a :class:`Request`: the decision and, when it acted, the result."""
+
+    request: Request
+    decision: Decision
+    result: ActionResult | None = None
+
+    @property
+    def done(self) -> bool:
+        """The request's effect holds (already, or the action ran)."""
+        if self.decision.verdict == Verdict.DONE:
+            return True
+        return self.result is not None and self.result.outcome in (Outcome.DONE, Outcome.ALREADY)
+
+
+@dataclass(frozen=True)
 class PassReport:
-    """What one pass saw, decided and did."""
+    """What one pass saw, decided and did. ``result`` is the action run (the planned one, or the
+    request's); ``plan`` is what the planner would do (not run when a request was answered)."""
 
     snapshot: Snapshot
     diagnosis: Diagnosis
     plan: Plan
     result: ActionResult | None = None
     upkeep: UpkeepResult | None = None
+    answer: Answer | None = None
 
 
 class GroupManager:
@@ -106,28 +137,41 @@ class GroupManager:
         self._upkept.pop(spec.key, None)  # the router account may have changed: ensure it again
         return outcome
 
-    async def run_pass(self, spec: GroupSpec) -> PassReport:
+    async def run_pass(self, spec: GroupSpec, request: Request | None = None) -> PassReport:
         snapshot, diagnosis = await self.observe(spec)
         plan = next_action(snapshot, diagnosis)
-        result = None
-        if plan.action is not None:
-            t = self._timeouts
-            executor = Executor(self._connector, spec.targets, spec.config, connect_timeout=t.connect,
-                                read_timeout=t.action, probe_timeout=t.observe)
-            result = await executor.execute(plan.action, snapshot)
-            log.info("group action", action=plan.action.kind.value, target=_label(spec, plan.action.target),
-                     reason=plan.reason.value, outcome=result.outcome.value,
-                     refusal=result.refusal.value if result.refusal else None, detail=result.detail or None)
+        result = answer = None
+        if request is not None:
+            decision = decide_request(request.kind, request.target, snapshot, diagnosis,
+                                      accept_data_loss=request.accept_data_loss)
+            if decision.action is not None:
+                result = await self._execute(spec, decision.action, snapshot, f"request:{request.kind.value}")
+            answer = Answer(request, decision, result)
+            log.info("request answered", request=request.kind.value, target=_label(spec, request.target),
+                     verdict=decision.verdict.value, why=decision.why.value,
+                     outcome=result.outcome.value if result else None)
+        elif plan.action is not None:
+            result = await self._execute(spec, plan.action, snapshot, plan.reason.value)
         upkeep = None
         if self._may_upkeep(plan, result):
             upkeep = await self._upkeep(spec, snapshot, diagnosis)
-        return PassReport(snapshot, diagnosis, plan, result, upkeep)
+        return PassReport(snapshot, diagnosis, plan, result, upkeep, answer)
+
+    async def _execute(self, spec: GroupSpec, action: Action, snapshot: Snapshot, reason: str) -> ActionResult:
+        t = self._timeouts
+        executor = Executor(self._connector, spec.targets, spec.config, connect_timeout=t.connect,
+                            read_timeout=t.action, probe_timeout=t.observe)
+        result = await executor.execute(action, snapshot)
+        log.info("group action", action=action.kind.value, target=_label(spec, action.target), reason=reason,
+                 outcome=result.outcome.value, refusal=result.refusal.value if result.refusal else None,
+                 detail=result.detail or None)
+        return result
 
     def _may_upkeep(self, plan: Plan, result: ActionResult | None) -> bool:
         if plan.reason == Reason.FOREIGN_GROUP:
             return False
-        moved_writer = result is not None and result.changed and result.action.kind in (Kind.SET_PRIMARY,
-                                                                                          Kind.SET_MODE)
+        moved_writer = result is not None and result.changed and result.action.kind in (
+            Kind.SET_PRIMARY, Kind.SET_MODE, Kind.FORCE_QUORUM)
         return not moved_writer
 
     async def _upkeep(self, spec: GroupSpec, snapshot: Snapshot, diagnosis: Diagnosis) -> UpkeepResult | None:

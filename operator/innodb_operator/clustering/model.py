@@ -7,8 +7,9 @@ Contract:
     an exception), so deciding code has one shape to look at.
   * Everything here is immutable and pure data; :mod:`.state` and :mod:`.plan` read it and
     never touch the network.
-  * GTID sets are opaque values with one question: ``a.is_superset(b)`` (every transaction of
-    ``b`` is in ``a``). The ``mysql`` layer's GTID sets satisfy it.
+  * GTID sets are opaque values with two questions: ``a.is_superset(b)`` (every transaction of
+    ``b`` is in ``a``) and ``(b - a).count`` (how many of ``b``'s are not in ``a``). The
+    ``mysql`` layer's GTID sets satisfy them.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ class Gtids(Protocol):
     """A GTID set, as far as decisions need one."""
 
     def is_superset(self, other: Any, /) -> bool: ...
+
+    def __sub__(self, other: Any, /) -> Any: ...
+
+    @property
+    def count(self) -> int: ...
 
 
 class MemberState(StrEnum):

@@ -40,6 +40,7 @@ class Kind(StrEnum):
     REBOOT = "Reboot"
     SET_PRIMARY = "SetPrimary"
     SET_MODE = "SetMode"
+    FORCE_QUORUM = "ForceQuorum"
 
 
 class Reason(StrEnum):
@@ -85,12 +86,16 @@ class Action:
 
     ``clone``: a JOIN copies the donor's data instead of replaying binary logs. ``mode``:
     the group mode a BOOTSTRAP, REBOOT or JOIN configures, or the one SET_MODE switches to.
+    ``forced``: a REBOOT a person requested (:mod:`.interventions`) runs without the proof of a
+    complete outage and without the target holding every transaction. FORCE_QUORUM is never
+    planned here: only a person's request makes one.
     """
 
     kind: Kind
     target: int
     clone: bool = False
     mode: GroupMode | None = None
+    forced: bool = False
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,9 @@ Contract (level-triggered; runs apart from the object reconcile, with its own qu
     are never generated over: :mod:`.recovery` resets them through the root account.
   * One pass (:class:`~innodb_operator.clustering.manager.GroupManager`) runs under an
     overall deadline; a pass that exceeds it is logged and retried with backoff.
+  * Requests: a person's one-shot request on the object (:mod:`.requests`: switchover, reboot,
+    force quorum) is decided and acted on in the next pass, instead of that pass's planned
+    action, and answered once in ``status.cluster.request`` and an Event.
   * Status: only the group's part (``status.cluster``; conditions ``GroupOnline``,
     ``Degraded``, ``CredentialsValid``), server-side applied with its own field manager, and
     only when it differs from the cached one. Events: Normal for what an action did, Warning
@@ -49,6 +52,7 @@ from innodb_operator.clustering.manager import GroupManager, GroupSpec, PassRepo
 from innodb_operator.clustering.model import Desired
 from innodb_operator.clustering.plan import Kind, Reason
 from innodb_operator.clustering.state import ClusterState
+from innodb_operator.controllers import requests
 from innodb_operator.controllers.groupview import (
     Notice,
     build_targets,
@@ -164,9 +168,13 @@ class GroupManagerReconciler:
             async with bound:
                 if complete(passwords):
                     spec = group_spec(key, cluster, targets, desired, passwords)
-                    report = await self._manager.run_pass(spec)
+                    asked = requests.pending(obj, targets)
+                    report = await self._manager.run_pass(spec, asked.request if asked else None)
                     group = report_status(cluster, spec, report, pods)
                     said = notices(spec, report, group)
+                    if asked is not None:
+                        answer, told = requests.answered(asked, report.answer, namer(spec))
+                        group, said = replace(group, request=answer), [*said, told]
                     delay = self._delay(key, report)
                     if roll.under_way:
                         group, restart = await self._roll(obj, spec, report, roll, pods, group)

@@ -166,7 +166,7 @@ def next_step(plan: Plan, spec: GroupSpec, snapshot: Snapshot) -> NextStep:
     if action is not None:
         target = snapshot.by_index(action.target)
         rejoin = target is not None and target.ever_configured
-    message = plan_message(plan, name, rejoin=rejoin)
+    message = plan_message(plan, name, rejoin=rejoin, cluster=spec.cluster_name)
     if action is None:
         return NextStep(plan.reason.value, message)
     return NextStep(plan.reason.value, message, action.kind.value, name(action.target))
@@ -221,7 +221,7 @@ def unobserved_status(spec: GroupSpec, step: NextStep, credentials: CredentialsP
 
 _DONE_REASONS = {
     Kind.BOOTSTRAP: "Bootstrapped", Kind.JOIN: "Joined", Kind.LEAVE: "Left", Kind.REBOOT: "Rebooted",
-    Kind.SET_PRIMARY: "PrimarySwitched", Kind.SET_MODE: "ModeSwitched",
+    Kind.SET_PRIMARY: "PrimarySwitched", Kind.SET_MODE: "ModeSwitched", Kind.FORCE_QUORUM: "QuorumForced",
 }
 
 

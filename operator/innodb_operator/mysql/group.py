@@ -127,6 +127,17 @@ async def set_as_primary(session: Session, member_uuid: str) -> None:
     await session.query("SELECT group_replication_set_as_primary(%s) AS result", (member_uuid,))
 
 
+async def force_members(session: Session, addresses: tuple[str, ...]) -> None:
+    """Unblock a group that lost its majority: install a view of exactly ``addresses`` (group
+    addresses, as in ``group_replication_local_address``) from this member, then clear the
+    setting (it must be empty for a later ``START GROUP_REPLICATION``), whatever happened."""
+    try:
+        await session.execute("SET GLOBAL group_replication_force_members = %s", (",".join(addresses),))
+    finally:
+        if not session.closed:
+            await session.execute("SET GLOBAL group_replication_force_members = ''")
+
+
 async def switch_to_multi_primary(session: Session) -> None:
     await session.query("SELECT group_replication_switch_to_multi_primary_mode() AS result")
 

@@ -114,6 +114,9 @@ class MysqlServer:
     async def set_as_primary(self, member_uuid: str) -> None:
         await group.set_as_primary(self._session, member_uuid)
 
+    async def force_members(self, addresses: tuple[str, ...]) -> None:
+        await group.force_members(self._session, addresses)
+
     async def switch_to_multi_primary(self) -> None:
         await group.switch_to_multi_primary(self._session)
 
