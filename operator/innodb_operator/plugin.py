@@ -74,7 +74,9 @@ async def _run(args: argparse.Namespace) -> int:
     where = f"innodbcluster {args.namespace}/{args.cluster}"
     client = await connect(args.kubeconfig, args.context)
     try:
-        print(f"request {request.id}: {request.action.value} to {request.member} on {where}", flush=True)
+        slow = " (forcing quorum takes a minute or more)" if request.action == RequestAction.FORCE_QUORUM else ""
+        print(f"request {request.id}: {request.action.value} to {request.member} on {where}; waiting up to "
+              f"{args.timeout:.0f} s for the operator's answer{slow}", flush=True)
         answer = await ask(client, args.namespace, args.cluster, request, timeout=args.timeout)
     except errors.KubeError as exc:
         print(f"kubectl innodb: could not write the request on {where}: {exc.message}", file=sys.stderr)

@@ -23,7 +23,8 @@ from innodb_dev.mysqld import ROOT_USER, MysqlFleet, MysqlInstance
 from innodb_dev.waiting import eventually, wait_until
 from innodb_operator.clustering.actions import Executor, GroupConfig, Outcome, Refusal
 from innodb_operator.clustering.credentials import RecoveryOutcome
-from innodb_operator.clustering.manager import GroupManager, GroupSpec, PassReport
+from innodb_operator.clustering.interventions import Intervention
+from innodb_operator.clustering.manager import GroupManager, GroupSpec, PassReport, Request
 from innodb_operator.clustering.messages import plan_message, result_message
 from innodb_operator.clustering.model import Desired, GroupMode, MemberState, Role
 from innodb_operator.clustering.plan import Action, Kind, Reason, next_action
@@ -324,10 +325,10 @@ async def test_complete_outage_reboots_from_the_most_advanced_member_without_los
     wait_rows(fleet, [0, 1, 2], list(range(1, 21)))
 
 
-async def test_two_of_three_lost_is_no_quorum_and_nothing_is_forced(
+async def test_two_of_three_lost_is_no_quorum_nothing_is_forced_until_a_request_forces_it(
     new_fleet: Callable[[int], MysqlFleet], connector: MysqlConnector,
 ) -> None:
-    _, h, primary = await formed_group(new_fleet, connector)
+    fleet, h, primary = await formed_group(new_fleet, connector)
     for i in range(3):
         if i != primary:
             h.kill(i)
@@ -340,6 +341,16 @@ async def test_two_of_three_lost_is_no_quorum_and_nothing_is_forced(
         assert report.upkeep is None  # no writer without quorum: nothing is written either
     survivor = report.snapshot.instances[primary]
     assert len(survivor.view) == 3  # still the old view: nobody forced a new membership
+    started = time.monotonic()
+    forced = await h.manager.run_pass(h.spec(Desired(instances=3)), Request(Intervention.FORCE_QUORUM, primary))
+    assert forced.answer is not None and forced.answer.done, h.describe(forced)
+    print(f"force quorum from the survivor: {time.monotonic() - started:.1f}s")
+    write(fleet, primary, range(1, 6))
+    for i in range(3):
+        if i != primary:
+            h.start(i)
+    await h.converge(Desired(instances=3))
+    wait_rows(fleet, [0, 1, 2], list(range(1, 6)))
 
 
 async def test_group_mode_follows_the_desired_spec(

@@ -238,8 +238,9 @@ async def test_stock_router_bootstraps_routes_and_follows_a_failover(new_fleet: 
             dropped, kept = group.secondaries
             assert await apply_metadata(group, [group.primary, kept])
 
+            # While the router moves routing, a connection it is handing over may be cut: not yet.
             async def only_kept() -> bool:
-                seen = set(await answers(bind, RO_PORT, password, 6))
+                seen = set(await answers_or_none(bind, RO_PORT, password, 6) or ())
                 return group.uuids[dropped] not in seen and seen == {group.uuids[kept]}
 
             t = time.monotonic()
@@ -249,7 +250,8 @@ async def test_stock_router_bootstraps_routes_and_follows_a_failover(new_fleet: 
             assert await apply_metadata(group)
 
             async def both_again() -> bool:
-                return set(await answers(bind, RO_PORT, password, 6)) == {group.uuids[i] for i in group.secondaries}
+                seen = set(await answers_or_none(bind, RO_PORT, password, 6) or ())
+                return seen == {group.uuids[i] for i in group.secondaries}
 
             t = time.monotonic()
             await eventually(both_again, timeout=15, what="RO routing to the re-added member")

@@ -114,15 +114,18 @@ class Executor:
     """Runs actions against the instances in ``targets`` (by index)."""
 
     def __init__(self, connector: Connector, targets: Sequence[Target], config: GroupConfig, *,
-                 connect_timeout: float = 5.0, read_timeout: float = 60.0, probe_timeout: float = 10.0) -> None:
+                 connect_timeout: float = 5.0, read_timeout: float = 60.0, probe_timeout: float = 10.0,
+                 force_timeout: float = 110.0) -> None:
         """``read_timeout`` bounds each statement of an action, ``probe_timeout`` each question
-        of the precondition checks (which only read)."""
+        of the precondition checks (which only read), ``force_timeout`` the statement that forces
+        quorum (with the XCOM stack the new view took 58-71 s to come on the local environment)."""
         self._connector = connector
         self._targets = {t.index: t for t in targets}
         self._config = config
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._probe_timeout = probe_timeout
+        self._force_timeout = force_timeout
 
     async def execute(self, action: Action, snapshot: Snapshot) -> ActionResult:
         """Run ``action`` (see the module contract)."""
@@ -249,7 +252,7 @@ class Executor:
         if left_out:
             raise _Refused(Refusal.STILL_RUNNING, ", ".join(i.address for i in left_out))
         addresses = tuple(self._targets[i.index].group_address for i in sorted(kept, key=lambda i: i.index))
-        async with self._session(target) as server:
+        async with self._session(target, read_timeout=self._force_timeout) as server:
             await server.force_members(addresses)
 
     async def _set_mode(self, action: Action, snapshot: Snapshot) -> None:
@@ -295,11 +298,11 @@ class Executor:
             raise _Refused(Refusal.UNREACHABLE, f"no instance with index {index}") from None
 
     @contextlib.asynccontextmanager
-    async def _session(self, target: Target) -> AsyncIterator[Server]:
+    async def _session(self, target: Target, *, read_timeout: float | None = None) -> AsyncIterator[Server]:
         try:
             server = await self._connector.connect(target.endpoint, self._config.admin,
                                                    connect_timeout=self._connect_timeout,
-                                                   read_timeout=self._read_timeout)
+                                                   read_timeout=read_timeout or self._read_timeout)
         except MysqlError as exc:
             raise _Refused(Refusal.UNREACHABLE, str(exc)) from exc
         try:

@@ -49,6 +49,8 @@ class Timeouts:
     observe: float = 10.0
     action: float = 60.0
     upkeep: float = 30.0
+    force: float = 110.0
+    """The statement that forces quorum: it returns once the new view is installed."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,10 @@ class GroupManager:
         self._timeouts = timeouts or Timeouts()
         self._upkept: dict[str, UpkeepKey] = {}
 
+    @property
+    def timeouts(self) -> Timeouts:
+        return self._timeouts
+
     def forget(self, key: str) -> None:
         self._upkept.pop(key, None)
 
@@ -160,7 +166,7 @@ class GroupManager:
     async def _execute(self, spec: GroupSpec, action: Action, snapshot: Snapshot, reason: str) -> ActionResult:
         t = self._timeouts
         executor = Executor(self._connector, spec.targets, spec.config, connect_timeout=t.connect,
-                            read_timeout=t.action, probe_timeout=t.observe)
+                            read_timeout=t.action, probe_timeout=t.observe, force_timeout=t.force)
         result = await executor.execute(action, snapshot)
         log.info("group action", action=action.kind.value, target=_label(spec, action.target), reason=reason,
                  outcome=result.outcome.value, refusal=result.refusal.value if result.refusal else None,

@@ -110,8 +110,9 @@ def plan_message(plan: Plan, name: Namer, *, rejoin: bool = False, cluster: str 
         verb="rejoining" if rejoin else "joining", cluster=cluster)
 
 
-def result_message(result: ActionResult, name: Namer) -> str:
-    """What an executed action did, for an Event or a log line."""
+def result_message(result: ActionResult, name: Namer, *, retried: bool = True) -> str:
+    """What an executed action did, for an Event or a log line (``retried``: a planned action,
+    which the next pass plans again; a person's request is not)."""
     action = result.action
     target = name(action.target)
     if result.outcome == Outcome.DONE:
@@ -121,7 +122,8 @@ def result_message(result: ActionResult, name: Namer) -> str:
     why = REFUSAL_MESSAGES[result.refusal or Refusal.FAILED].format(target=target)
     if result.outcome == Outcome.REFUSED:
         return f"Did not {_VERBS[action.kind]} {target}: {why}"
-    return f"Started to {_VERBS[action.kind]} {target}, then {why}; the next pass tries again"
+    then = "the next pass tries again" if retried else "look at the cluster's status, and repeat the request if needed"
+    return f"Started to {_VERBS[action.kind]} {target}, then {why}; {then}"
 
 
 REQUEST_MESSAGES: dict[Why, str] = {

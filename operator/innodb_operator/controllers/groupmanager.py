@@ -48,6 +48,7 @@ from innodb_operator.builders.server_pod import MYSQL_CONTAINER
 from innodb_operator.builders.status import GroupStatus, RolloutStatus, group_existed, group_part, group_status
 from innodb_operator.clock import Clock, MonotonicClock
 from innodb_operator.clustering.actions import Outcome
+from innodb_operator.clustering.interventions import Intervention
 from innodb_operator.clustering.manager import GroupManager, GroupSpec, PassReport
 from innodb_operator.clustering.model import Desired
 from innodb_operator.clustering.plan import Kind, Reason
@@ -162,13 +163,13 @@ class GroupManagerReconciler:
             log.info("waiting for the private Secret", secret=names.private_secret_name(name))
             return Result(requeue_after=self._cadence.fast)
         started = self._clock.now()
-        deadline = self._cadence.deadline
+        asked = requests.pending(obj, targets)
+        deadline = self._deadline(asked)
         bound = asyncio.timeout(deadline)
         try:
             async with bound:
                 if complete(passwords):
                     spec = group_spec(key, cluster, targets, desired, passwords)
-                    asked = requests.pending(obj, targets)
                     report = await self._manager.run_pass(spec, asked.request if asked else None)
                     group = report_status(cluster, spec, report, pods)
                     said = notices(spec, report, group)
@@ -202,6 +203,12 @@ class GroupManagerReconciler:
         for notice in [*said, *changes.notices]:
             await self._say(key, obj, notice)
         return Result(requeue_after=delay)
+
+    def _deadline(self, asked: requests.Pending | None) -> float:
+        """The pass's deadline: longer by the force timeout when it forces quorum (a new view takes
+        a minute or more to come)."""
+        forcing = asked is not None and asked.request is not None and asked.request.kind == Intervention.FORCE_QUORUM
+        return self._cadence.deadline + (self._manager.timeouts.force if forcing else 0.0)
 
     def _observed(self, key: str, group: GroupStatus, spec: GroupSpec | None = None,
                   report: PassReport | None = None, pods: Mapping[int, Mapping[str, Any]] | None = None) -> Changes:

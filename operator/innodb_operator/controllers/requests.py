@@ -74,7 +74,7 @@ def answered(item: Pending, answer: Answer | None, name: Namer) -> tuple[Request
         request, decision, result = answer.request, answer.decision, answer.result
         message = request_message(request.kind, request.target, decision, name)
         if decision.verdict == Verdict.ACT and result is not None and not answer.done:
-            message = result_message(result, name)
+            message = result_message(result, name, retried=False)
         elif decision.verdict == Verdict.REFUSED:
             message = f"not done: {message}"
         status = RequestStatus(item.id, item.action, item.member, DONE if answer.done else REFUSED, message)
