@@ -146,7 +146,8 @@ def test_quorum_lost_for_good_is_forced_from_the_survivor_through_the_plugin(clu
             assert asked.returncode == 0, asked.stdout + asked.stderr
             assert "Done: forced quorum from" in asked.stdout and all(v in asked.stdout for v in victims), asked.stdout
             resumed = checker.wait_for_writes_after(forced_at, count=20, timeout=120)
-            assert cluster.rw("SELECT @@hostname")[0][0] == survivor
+            assert cluster.on_member(survivor, "SELECT MEMBER_ROLE FROM performance_schema.replication_group_members"
+                                     " WHERE MEMBER_ID = @@server_uuid") == [("PRIMARY",)]
             for member, good in saved.items():  # the cause is fixed: the crash-looping pods are recreated
                 shutil.move(good, good.with_name("auto.cnf"))
                 cluster.env.kubectl("delete", "pod", "-n", NAMESPACE, member, "--wait=false")
