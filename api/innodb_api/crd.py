@@ -176,7 +176,9 @@ def cluster_spec_schema() -> Schema:
         "secretName": string("Name of a Secret in the cluster's namespace holding the root account: key "
                              "rootPassword (required), rootUser (default root) and rootHost (default %).",
                              min_length=1),
-        "version": string("MySQL server version, e.g. 9.7.0. Changing it upgrades the members one at a time.",
+        "version": string("MySQL server version, e.g. 9.7.0. Changing it restarts the members one at a time "
+                          "on the new image, secondaries first; a downgrade, or an upgrade past the next LTS "
+                          "series, is refused (UnsupportedVersionChange).",
                           default=t.DEFAULT_VERSION, pattern=VERSION_PATTERN),
         "imageRepository": string(f"Registry and path the server and router images are pulled from "
                                   f"({t.SERVER_IMAGE_NAME} and {t.ROUTER_IMAGE_NAME}).",
@@ -553,6 +555,9 @@ def _operator_checks() -> list[str]:
         "Messages never contain a value. |",
         "| `spec.version`, `spec.router.version` | `UnsupportedVersion` | "
         f"Versions before {'.'.join(map(str, validation.MIN_VERSION))} are not supported. |",
+        "| `spec.version` | `UnsupportedVersionChange` | A downgrade below a version a member runs, or an "
+        "upgrade past the next LTS series after the oldest member's (MySQL's upgrade paths: 8.4 LTS, 9.x "
+        "Innovation, 9.7 LTS, then calendar versions). The StatefulSet keeps the running version. |",
         "| `spec.mycnf` | `InvalidMycnf` | Not an option file: an option outside a `[section]`, an option or "
         "section given twice (`-` and `_` are the same), `!include`, or a line that is not `name=value`. |",
         "| `spec.mycnf` | `MycnfOwnedOption` | Sets an option the operator owns (table below), also with a "

@@ -1,7 +1,7 @@
 """Checks on custom resources that the CRD schema cannot express (pure: no I/O, no clock).
 
 Contract:
-  * ``validate_cluster(spec, secret=..., version=...)`` and ``validate_backup(spec,
+  * ``validate_cluster(spec, secret=..., version=..., running=...)`` and ``validate_backup(spec,
     cluster_spec=...)`` take what the controller read (the raw ``spec``, the Secret object as
     the API returns it or None when it does not exist, the other object's spec) and return
     every problem found as a :class:`FieldError`; an empty list means valid. They never raise
@@ -21,11 +21,12 @@ import base64
 import binascii
 import configparser
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from innodb_api.types import DEFAULT_VERSION
+from innodb_api.upgrades import version_step_problem
 
 ROOT_PASSWORD_KEY = "rootPassword"
 OPTIONAL_SECRET_KEYS = ("rootUser", "rootHost")
@@ -354,11 +355,13 @@ def _check_backups(spec: Mapping[str, Any]) -> list[FieldError]:
 # -- entry points -------------------------------------------------------------------------------
 
 def validate_cluster(spec: Mapping[str, Any], *, secret: Mapping[str, Any] | None,
-                     version: str | None = None) -> list[FieldError]:
+                     version: str | None = None, running: Iterable[str] = ()) -> list[FieldError]:
     """Problems with an ``InnoDBCluster`` spec the schema cannot see.
 
     ``secret`` is the Secret named by ``spec.secretName`` as read from the API (None: not
     found). ``version`` is the MySQL version ``mycnf`` must suit; default: ``spec.version``.
+    ``running``: the versions the members run (``status.cluster.members[].version``); a change
+    of ``spec.version`` from them must be an upgrade MySQL supports (:mod:`innodb_api.upgrades`).
     """
     errors: list[FieldError] = []
     spec_version = str(spec.get("version") or DEFAULT_VERSION)
@@ -370,6 +373,11 @@ def validate_cluster(spec: Mapping[str, Any], *, secret: Mapping[str, Any] | Non
             errors.append(FieldError(path, "UnsupportedVersion",
                                      f"version {text!r} is not supported: use {_version_text(MIN_VERSION)} or "
                                      f"later, e.g. {DEFAULT_VERSION}"))
+    if target is not None and target >= MIN_VERSION:
+        known = [v for v in (parse_version(str(r)) for r in running) if v is not None]
+        problem = version_step_problem(target, known)
+        if problem:
+            errors.append(FieldError("spec.version", "UnsupportedVersionChange", problem))
     errors += _check_secret(str(spec.get("secretName") or ""), secret)
     mycnf = spec.get("mycnf")
     if mycnf:

@@ -132,6 +132,25 @@ def test_the_primary_is_handed_to_the_most_caught_up_member_before_its_restart()
     assert waiting.action is None, "not while a member is still recovering"
 
 
+def with_versions(members: list[Instance], versions: dict[int, str]) -> list[Instance]:
+    """Every instance's view lists each member's MySQL version (MEMBER_VERSION)."""
+    def view(i: Instance) -> tuple[Member, ...]:
+        return tuple(replace(m, version=versions[int(m.uuid.removeprefix("uuid-"))]) for m in i.view)
+    return [replace(i, view=view(i)) for i in members]
+
+
+def test_in_a_mixed_version_group_only_a_member_on_the_lowest_version_takes_the_primary() -> None:
+    members = group({0: ON, 1: ON, 2: ON}, primary=1)
+    members[2] = replace(members[2], gtid_executed=upto(11))  # the most caught up, but upgraded
+    mixed = with_versions(members, {0: "9.7.4", 1: "9.7.4", 2: "9.7.5"})
+    handover = plan(snap(mixed, hand_over_from=1))
+    assert handover.action == Action(Kind.SET_PRIMARY, 0), "Group Replication refuses 9.7.5 while 9.7.4 runs"
+    last = with_versions(members, {0: "9.7.5", 1: "9.7.4", 2: "9.7.5"})
+    assert plan(snap(last, hand_over_from=1)).reason == Reason.CONVERGED, "no member may take over: no handover"
+    unknown = with_versions(members, {0: "9.7.5", 1: "9.7.4", 2: ""})
+    assert plan(snap(unknown, hand_over_from=1)).action == Action(Kind.SET_PRIMARY, 2), "versions unknown: any"
+
+
 def test_refusals_are_typed_and_name_the_instances_they_are_about() -> None:
     divergent = snap([inst(0, OFF, gtids=g(1, 3)), inst(1, OFF, gtids=g(1, 4)), inst(2, OFF, gtids=g(1))])
     assert plan(divergent) == Plan(None, Reason.GTIDS_DIVERGED)

@@ -50,6 +50,18 @@ def test_secondaries_go_first_highest_ordinal_first_and_the_primary_is_handed_ov
     assert step(last, pods, primary=0) == (1, "restarting c-1 (3 of 3)"), "once a secondary, it goes"
 
 
+def test_an_upgrades_last_member_restarts_as_the_primary_when_no_other_may_take_over() -> None:
+    pods = {0: pod("new"), 1: pod("old"), 2: pod("new")}
+    last = rollout(sts(), pods, 3)
+    done = next_step(last, pods, settled=True, primary=1, caught_up=dict.fromkeys(pods, True), name=NAMES,
+                     heir_exists=False)
+    evict, message = done.evict, done.message
+    assert evict == 1 and "restarting c-1 (3 of 3) as the primary" in message and "lowest MySQL version" in message
+    secondaries_left = {0: pod("old"), 1: pod("old"), 2: pod("new")}
+    assert next_step(rollout(sts(), secondaries_left, 3), secondaries_left, settled=True, primary=1,
+                     caught_up=dict.fromkeys(pods, True), name=NAMES, heir_exists=False).evict == 0
+
+
 def test_the_roll_waits_for_a_restarting_pod_a_settled_group_and_a_caught_up_applier() -> None:
     pods = {0: pod("old"), 1: pod("new", deleting=True), 2: pod("new")}
     roll = rollout(sts(), pods, 3)

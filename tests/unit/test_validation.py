@@ -276,3 +276,10 @@ def test_invalid_backup_is_reported_on_the_field_with_the_fix(scenario: str) -> 
 ], ids=["named profile", "inline profile"])
 def test_valid_backup_has_no_errors(spec: dict[str, Any]) -> None:
     assert validate_backup(spec, cluster_spec=journey_spec()) == []
+
+
+def test_a_version_change_is_checked_against_the_versions_the_members_run() -> None:
+    [error] = validate_cluster(journey_spec(version="9.7.3"), secret=secret(), running=["9.7.4", "9.7.4"])
+    assert (error.field, error.reason) == ("spec.version", "UnsupportedVersionChange")
+    assert validate_cluster(journey_spec(version="9.7.5"), secret=secret(), running=["9.7.4"]) == []
+    assert validate_cluster(journey_spec(version="9.7.4"), secret=secret(), running=["garbage"]) == []

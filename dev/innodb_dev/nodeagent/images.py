@@ -2,7 +2,9 @@
 
 An image maps to a root filesystem plus the image's default entrypoint, command, user and
 PATH. Tags are ignored except that the MySQL images must carry the version in the MySQL root
-(a different tag would be a different server: refused, with the versions we have).
+(a different tag would be a different server: refused, with the versions we have). One stand-in
+is served plainly: the next patch's tag (9.7.5 for a 9.7.4 root) runs the same binaries, so that
+a ``spec.version`` change can be rolled here (:func:`stand_in_tag`); mysqld reports 9.7.4.
 
   * ``*/mysql/community-server`` -> the MySQL root filesystem (Debian's mysql-server-core),
     copy-on-write per container (overlayfs), like a container's image layers.
@@ -60,6 +62,17 @@ def _repository(image: str) -> tuple[str, str]:
     return name, tag
 
 
+def stand_in_tag(have: str) -> str:
+    """The one tag served from the installed MySQL binaries besides their own: the next patch
+    release (9.7.4 -> 9.7.5). Only one MySQL version is packaged here; this lets a version change
+    be rolled locally. It exercises the operator's roll, not MySQL's upgrade: mysqld still
+    reports ``have``."""
+    parts = have.split("-", 1)[0].split(".")  # Debian's 9.7.4-2: upstream 9.7.4, package revision 2
+    if len(parts) != 3 or not parts[2].isdigit():
+        return have
+    return f"{parts[0]}.{parts[1]}.{int(parts[2]) + 1}"
+
+
 def resolve(image: str) -> Image:
     repository, tag = _repository(image)
     if repository.endswith("/innodb-operator") or repository == "innodb-operator":
@@ -71,8 +84,9 @@ def resolve(image: str) -> Image:
         if root is None:
             raise UnknownImage(f"no MySQL root filesystem for {image}; install it with: {mysqlroot.INSTALL_HINT}")
         have = _mysql_version(root)
-        if tag != "latest" and not have.startswith(tag):
-            raise UnknownImage(f"{image}: this machine has MySQL {have} only")
+        if tag != "latest" and not have.startswith(tag) and tag != stand_in_tag(have):
+            raise UnknownImage(f"{image}: this machine has MySQL {have} only (and {stand_in_tag(have)}, "
+                               f"the same binaries under the next patch's tag)")
         if repository.endswith("community-server"):
             return Image(image, root, (), ("mysqld",), user=None)
         return Image(image, root, (), (), user=None, missing_entrypoint=(

@@ -192,6 +192,12 @@ def group_existed(status: Mapping[str, Any] | None) -> bool:
     return bool(((status or {}).get("cluster") or {}).get("createTime"))
 
 
+def running_versions(status: Mapping[str, Any] | None) -> list[str]:
+    """The MySQL versions the members ran at the last observation (``cluster.members[].version``)."""
+    members = ((status or {}).get("cluster") or {}).get("members") or []
+    return [str(m["version"]) for m in members if isinstance(m, Mapping) and m.get("version")]
+
+
 def object_status(cluster: Cluster, problems: Sequence[Problem], observed: Observed,
                   previous: Mapping[str, Any] | None, now: str) -> dict[str, Any]:
     """The object reconcile's part of the status (see the module table)."""

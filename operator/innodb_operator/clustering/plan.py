@@ -21,7 +21,8 @@ Invariants (checked by Hypothesis properties in ``tests/unit/test_clustering_pla
 Order of preference in a group with quorum: finish a scale-down (moving the primary away
 first), then join one missing member (wait while another is recovering), then the group mode,
 then hand the primary away from an instance about to be restarted (``Desired.hand_over_from``,
-once every wanted member is ONLINE) to the member holding the most transactions.
+once every wanted member is ONLINE) to the member holding the most transactions, among those on
+the group's lowest MySQL version (:func:`electable_uuids`; none when the primary alone runs it).
 """
 
 from __future__ import annotations
@@ -211,7 +212,9 @@ def _with_quorum(snapshot: Snapshot, d: Diagnosis) -> Plan:
     # 4. Hand the primary away from an instance about to be restarted.
     away = snapshot.desired.hand_over_from
     if away is not None and d.primary == away and d.mode == GroupMode.SINGLE_PRIMARY and not not_online:
-        heir = _most_caught_up([i for i in snapshot.wanted if i.index in d.online and i.index != away])
+        electable = electable_uuids(d.view)
+        heir = _most_caught_up([i for i in snapshot.wanted if i.index in d.online and i.index != away
+                                and i.uuid in electable])
         if heir is not None:
             return Plan(Action(Kind.SET_PRIMARY, heir.index), Reason.HANDOVER, (away,))
     if d.state == ClusterState.ONLINE:
@@ -220,6 +223,26 @@ def _with_quorum(snapshot: Snapshot, d: Diagnosis) -> Plan:
     if unseen:
         return _wait(Reason.MEMBERS_UNREACHABLE, unseen)
     return _wait(Reason.WAITING_FOR_MEMBERS, not_online)
+
+
+def _version_key(text: str) -> tuple[int, ...] | None:
+    try:
+        return tuple(int(part) for part in text.split("-", 1)[0].split("."))
+    except ValueError:
+        return None
+
+
+def electable_uuids(view: tuple[Member, ...]) -> set[str]:
+    """The ONLINE members Group Replication accepts as a new primary: those on the group's
+    lowest MySQL version (it refuses ``group_replication_set_as_primary`` to any other, and
+    elects among them). Every ONLINE member when a version is unknown."""
+    online = [m for m in view if m.state == MemberState.ONLINE]
+    keys = {m.uuid: _version_key(m.version) for m in online}
+    known = [k for k in keys.values() if k is not None]
+    if len(known) < len(online):
+        return {m.uuid for m in online}
+    lowest = min(known, default=None)
+    return {uuid for uuid, key in keys.items() if key == lowest}
 
 
 def keeps_majority_without(view: tuple[Member, ...], uuid: str) -> bool:

@@ -78,7 +78,15 @@ from innodb_operator.controllers.lifecycle import (
     view_states,
 )
 from innodb_operator.controllers.recovery import AccountRecovery
-from innodb_operator.controllers.rollout import Rollout, caught_up, hand_over_from, next_step, recorded_primary, rollout
+from innodb_operator.controllers.rollout import (
+    Rollout,
+    caught_up,
+    hand_over_from,
+    heir_exists,
+    next_step,
+    recorded_primary,
+    rollout,
+)
 from innodb_operator.controllers.runner import Result
 from innodb_operator.kube import errors, resources
 from innodb_operator.kube.client import KubeClient
@@ -244,7 +252,8 @@ class GroupManagerReconciler:
         wanted = {label(i) for i in range(roll.total)}
         step = next_step(roll, pods, settled=settled, primary=report.diagnosis.primary,
                          caught_up=caught_up(report.snapshot), name={t.index: t.label for t in spec.targets},
-                         not_online=[m.name for m in group.members if m.name in wanted and m.state != "ONLINE"])
+                         not_online=[m.name for m in group.members if m.name in wanted and m.state != "ONLINE"],
+                         heir_exists=heir_exists(report.snapshot, report.diagnosis))
         notices_: list[Notice] = []
         message = step.message
         if step.evict is not None:

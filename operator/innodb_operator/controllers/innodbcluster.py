@@ -38,7 +38,7 @@ from innodb_api.types import Cluster
 from innodb_api.validation import FieldError, validate_cluster
 from innodb_operator.builders import REQUIRED_PASSWORD_KEYS, cronjob_names, desired_children, private_secret_name
 from innodb_operator.builders.secrets import OPTIONAL_PASSWORD_KEYS, complete, passwords_from_secret
-from innodb_operator.builders.status import Observed, group_existed, object_part, object_status
+from innodb_operator.builders.status import Observed, group_existed, object_part, object_status, running_versions
 from innodb_operator.controllers.children import ChildApplier, Rejected
 from innodb_operator.controllers.groupview import server_replicas
 from innodb_operator.controllers.kinds import INNODBCLUSTERS, ObjectReader, cached_cluster, now_rfc3339
@@ -108,7 +108,8 @@ class InnoDBClusterReconciler:
         cluster = Cluster.from_object(obj)
         previous = obj.get("status") or {}
         user_secret = await self._read_user_secret(namespace, cluster.spec.secret_name)
-        problems = validate_cluster(dict(obj.get("spec") or {}), secret=user_secret)
+        problems = validate_cluster(dict(obj.get("spec") or {}), secret=user_secret,
+                                    running=running_versions(previous))
         if problems:
             log.info("spec invalid; children left as they are", problems=[p.field for p in problems])
         else:

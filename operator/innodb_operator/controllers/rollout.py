@@ -17,7 +17,10 @@ Contract:
   * Order: outdated secondaries first, highest ordinal first; the primary last. Before its
     turn, :func:`hand_over_from` asks the planner to move the primary to the most caught-up
     other member (``Desired.hand_over_from``); the primary's pod is evicted once it is a
-    secondary.
+    secondary. In a mixed-version group only a member on the lowest version may become the
+    primary; when the primary alone runs it (an upgrade's last member), there is no handover:
+    its pod is evicted as the primary, it leaves the group on SIGTERM and the group elects one
+    of the upgraded members.
   * :func:`next_step` says what to do and why not; its ``message`` names the member waited for.
 """
 
@@ -28,7 +31,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from innodb_operator.clustering.model import Snapshot
+from innodb_operator.clustering.plan import electable_uuids
 from innodb_operator.clustering.seam import Target
+from innodb_operator.clustering.state import Diagnosis
 from innodb_operator.mysql.gtid import GtidSet
 
 REVISION_LABEL = "controller-revision-hash"
@@ -84,10 +89,12 @@ def hand_over_from(roll: Rollout, primary: int | None) -> int | None:
 
 
 def next_step(roll: Rollout, pods: Mapping[int, Mapping[str, Any]], *, settled: bool, primary: int | None,
-              caught_up: Mapping[int, bool], name: Mapping[int, str], not_online: Sequence[str] = ()) -> Step:
+              caught_up: Mapping[int, bool], name: Mapping[int, str], not_online: Sequence[str] = (),
+              heir_exists: bool = True) -> Step:
     """``settled``: the pass found every wanted member ONLINE and nothing to do; ``not_online``:
     the wanted members it did not find ONLINE (named in the wait); ``caught_up``: ordinal ->
-    whether its applier has caught up; ``name``: ordinal -> pod name."""
+    whether its applier has caught up; ``name``: ordinal -> pod name; ``heir_exists``: another
+    member may become the primary (False: only the primary runs the group's lowest version)."""
     def label(i: int) -> str:
         return name.get(i, f"instance {i}")
 
@@ -107,7 +114,18 @@ def next_step(roll: Rollout, pods: Mapping[int, Mapping[str, Any]], *, settled: 
     if secondaries:
         target = max(secondaries)
         return Step(target, f"restarting {label(target)} ({roll.updated + 1} of {roll.total})")
-    return Step(None, f"moving the primary away from {label(roll.outdated[0])} before its restart")
+    last = roll.outdated[0]
+    if last == primary and not heir_exists:
+        return Step(last, f"restarting {label(last)} ({roll.updated + 1} of {roll.total}) as the primary: it alone "
+                          f"runs the group's lowest MySQL version, which Group Replication requires of a new "
+                          f"primary, so the group elects one when it leaves")
+    return Step(None, f"moving the primary away from {label(last)} before its restart")
+
+
+def heir_exists(snapshot: Snapshot, diagnosis: Diagnosis) -> bool:
+    """Whether a member other than the primary may become the primary (see the module contract)."""
+    primary = next((i.uuid for i in snapshot.instances if i.index == diagnosis.primary), None)
+    return bool(electable_uuids(diagnosis.view) - {primary})
 
 
 def recorded_primary(targets: Sequence[Target], status: Mapping[str, Any] | None) -> int | None:
