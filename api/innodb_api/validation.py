@@ -374,7 +374,8 @@ def validate_cluster(spec: Mapping[str, Any], *, secret: Mapping[str, Any] | Non
                                      f"version {text!r} is not supported: use {_version_text(MIN_VERSION)} or "
                                      f"later, e.g. {DEFAULT_VERSION}"))
     if target is not None and target >= MIN_VERSION:
-        known = [v for v in (parse_version(str(r)) for r in running) if v is not None]
+        # As the server reports it: "9.7.4", "9.7.4-log", Debian's "9.7.4-2".
+        known = [v for v in (parse_version(str(r).split("-", 1)[0]) for r in running) if v is not None]
         problem = version_step_problem(target, known)
         if problem:
             errors.append(FieldError("spec.version", "UnsupportedVersionChange", problem))

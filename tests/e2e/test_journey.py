@@ -7,12 +7,16 @@ module as a user's cluster would; each test is one step and says what it checked
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
+import signal
 import subprocess
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -164,6 +168,29 @@ def test_07a_the_services_default_ports_reach_the_primary_in_both_protocols(jour
     # X protocol: the default 33060 and 6448 are read-write, 6449 read-only.
     x_hosts = {port: x_hostname(journey, port) for port in (33060, 6448, 6449)}
     assert x_hosts[33060] == x_hosts[6448] == primary and x_hosts[6449] in secondaries, x_hosts
+
+
+def test_07b_the_read_write_split_port_sends_reads_to_a_secondary_and_writes_to_the_primary(
+        journey: Cluster) -> None:
+    """6450 (the router's read_write_split, connection sharing on): one session, its plain reads
+    answered by a secondary, its write (which records the server that ran it) by the primary."""
+    primary = journey.primary()
+    secondaries = set(journey.members()) - {primary}
+    journey.rw("CREATE DATABASE IF NOT EXISTS rwsplit")
+    journey.rw("CREATE TABLE IF NOT EXISTS rwsplit.t (id INT AUTO_INCREMENT PRIMARY KEY, host VARCHAR(255))")
+    conn = journey.connect(journey.router, 6450)
+    try:
+        cur = conn.cursor()
+        reads = set()
+        for _ in range(4):
+            cur.execute("SELECT @@hostname")
+            reads.add(cur.fetchall()[0][0])
+        cur.execute("INSERT INTO rwsplit.t (host) VALUES (@@hostname)")
+        written = cur.lastrowid
+    finally:
+        conn.close()
+    assert reads and reads <= secondaries, f"reads on 6450 reached {reads}; secondaries: {secondaries}"
+    assert journey.rw(f"SELECT host FROM rwsplit.t WHERE id = {written}") == [(primary,)]
 
 
 def x_hostname(journey: Cluster, port: int) -> str:
@@ -344,12 +371,26 @@ def test_13_helm_upgrade_scales_back_to_three_one_member_at_a_time_keeping_the_c
           f"{report.acknowledged} acknowledged writes, 0 lost, longest gap {report.longest_gap:.2f}s; claims kept")
 
 
-def test_14_a_new_mycnf_rolls_the_members_one_at_a_time_primary_last_losing_nothing(journey: Cluster) -> None:
-    """helm upgrade with max_connections 300 -> 400: each member restarts once, secondaries first,
-    the primary last after a switchover; progress shows in `kubectl get ic -o wide`."""
+@dataclass
+class Roll:
+    """What a rolling restart did, as watched from outside while writes ran through the router."""
+
+    took: float
+    order: list[str]
+    old_primary: str
+    restarts: dict[str, int]
+    progress: set[str]
+    report: Any
+    during: Any = None
+
+
+def roll(journey: Cluster, change: Callable[[], None], *, when_first_restarted: Callable[[], Any] | None = None,
+         timeout: float = 600) -> Roll:
+    """Apply ``change`` (a pod-template change) under the write checker and watch the roll: which
+    pod is replaced when, who was primary then, `kubectl get ic -o wide`'s ROLLOUT column.
+    ``when_first_restarted`` runs once, as soon as the first member's pod is replaced."""
     pods_now = {p["metadata"]["name"]: p["metadata"]["uid"] for p in journey.server_pods()}
     members = sorted(pods_now)
-    assert len(members) == 3, members
     old_primary = journey.primary()
     uids: dict[str, list[str]] = {m: [pods_now[m]] for m in members}
     replaced_at: dict[str, float] = {}
@@ -373,27 +414,153 @@ def test_14_a_new_mycnf_rolls_the_members_one_at_a_time_primary_last_losing_noth
 
     def rolled() -> bool:
         cluster = journey.status().get("cluster") or {}
-        return (all(len(uids[m]) == 2 for m in members) and not cluster.get("rollout")
+        return (all(len(uids[m]) >= 2 for m in members) and not cluster.get("rollout")
                 and cluster.get("status") == "ONLINE")
 
+    during = None
     with WriteChecker(journey.router, 6446, journey.password) as checker:
         started = time.monotonic()
         with looking(watch, 0.3) as errors:
-            journey.helm_upgrade_values({"serverConfig": {"mycnf": "[mysqld]\nmax_connections=400\n"}})
-            wait_until(rolled, 600, interval=1, message="every member restarted on the new template")
+            change()
+            if when_first_restarted is not None:
+                wait_until(lambda: any(len(u) >= 2 for u in uids.values()), timeout, interval=0.3,
+                           message="the first member restarted")
+                during = when_first_restarted()
+            wait_until(rolled, timeout, interval=1, message="every member restarted on the new template")
             took = time.monotonic() - started
             checker.wait_for_writes_after(time.monotonic(), count=20)
     report = checker.verify(journey.member_addresses())
     assert report.ok, f"lost: {report.lost}; duplicated: {report.duplicated}"
     assert len(errors) < 5, errors[:3]
-    assert {m: len(u) for m, u in uids.items()} == dict.fromkeys(members, 2), f"each member restarted once: {uids}"
+    restarts = {m: len(u) - 1 for m, u in uids.items()}
+    assert restarts == dict.fromkeys(members, 1), f"each member restarted once: {uids}"
     order = sorted(members, key=lambda m: replaced_at[m])
     assert order[-1] == old_primary, f"the primary restarts last: {order}"
     assert primary_when_replaced[old_primary] != old_primary, "the primary moved away before its restart"
     assert journey.primary() != old_primary
-    for m in members:
-        assert journey.on_member(m, "SELECT @@max_connections") == [(400,)], m
     assert len(progress) >= 2 and progress <= {"0/3", "1/3", "2/3"}, f"kubectl get ic -o wide showed {progress}"
-    print(f"\nmycnf change rolled in {took:.1f}s, order {' -> '.join(order)} (primary {old_primary} last, "
-          f"now {journey.primary()}); progress seen {sorted(progress)}; {report.acknowledged} acknowledged "
-          f"writes, 0 lost, longest gap {report.longest_gap:.2f}s")
+    return Roll(took, order, old_primary, restarts, progress, report, during)
+
+
+def max_connections(n: int) -> dict[str, Any]:
+    return {"serverConfig": {"mycnf": f"[mysqld]\nmax_connections={n}\n"}}
+
+
+def said(what: str, r: Roll, journey: Cluster) -> str:
+    return (f"\n{what} rolled in {r.took:.1f}s, order {' -> '.join(r.order)} (primary {r.old_primary} last, "
+            f"now {journey.primary()}); progress seen {sorted(r.progress)}; {r.report.acknowledged} acknowledged "
+            f"writes, 0 lost, longest gap {r.report.longest_gap:.2f}s")
+
+
+def test_14_a_new_mycnf_rolls_the_members_one_at_a_time_primary_last_losing_nothing(journey: Cluster) -> None:
+    """helm upgrade with max_connections 300 -> 400: each member restarts once, secondaries first,
+    the primary last after a switchover; progress shows in `kubectl get ic -o wide`."""
+    r = roll(journey, lambda: journey.helm_upgrade_values(max_connections(400)))
+    for m in r.order:
+        assert journey.on_member(m, "SELECT @@max_connections") == [(400,)], m
+    TIMINGS["mycnf roll"] = r.took
+    print(said("mycnf change", r, journey))
+
+
+def test_15_a_podspec_resources_change_rolls_the_same_way(journey: Cluster) -> None:
+    """podSpec: the mysql container's resources, through the chart: every pod runs them after one restart."""
+    resources = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "2Gi"}}
+    pod_spec = {"containers": [{"name": "mysql", "resources": resources}]}
+    r = roll(journey, lambda: journey.helm_upgrade_values({"podSpec": pod_spec}))
+    for pod in journey.server_pods():
+        mysql = next(c for c in pod["spec"]["containers"] if c["name"] == "mysql")
+        assert mysql["resources"] == resources, (pod["metadata"]["name"], mysql["resources"])
+    TIMINGS["podSpec roll"] = r.took
+    print(said("podSpec resources change", r, journey))
+
+
+def test_16_a_version_downgrade_is_refused_and_an_upgrade_rolls(journey: Cluster) -> None:
+    """spec.version: 9.7.3 (a downgrade) is refused and nothing restarts; the next patch's tag rolls.
+    Only MySQL 9.7.4 is packaged here: the node agent serves the 9.7.5 tag from the same binaries,
+    so this shows the operator's roll of a version change, not MySQL's upgrade (mysqld still
+    reports 9.7.4)."""
+    running = journey.on_member(journey.primary(), "SELECT @@version")[0][0]
+    image = journey.env.get("sts", "-n", NAMESPACE, RELEASE)["spec"]["template"]["spec"]["containers"][0]["image"]
+    uids = {p["metadata"]["uid"] for p in journey.server_pods()}
+    major, minor, patch = (int(x) for x in running.split("-")[0].split("."))
+    journey.helm_upgrade(f"serverVersion={major}.{minor}.{patch - 1}")
+
+    def spec_valid() -> dict[str, Any]:
+        conditions = {c["type"]: c for c in journey.status().get("conditions") or []}
+        return dict(conditions.get("SpecValid") or {})
+
+    wait_until(lambda: spec_valid().get("reason") == "UnsupportedVersionChange", 60, interval=0.5,
+               message="SpecValid=False UnsupportedVersionChange")
+    condition = spec_valid()
+    assert condition["status"] == "False" and "downgrade" in condition["message"], condition
+    events = journey.env.get("events", "-n", NAMESPACE, "--field-selector",
+                             f"involvedObject.name={RELEASE},type=Warning")["items"]
+    assert any("downgrade" in e.get("message", "") for e in events), [e.get("message") for e in events]
+    assert journey.env.get("sts", "-n", NAMESPACE, RELEASE)["spec"]["template"]["spec"]["containers"][0][
+        "image"] == image, "the StatefulSet keeps the running version"
+    assert {p["metadata"]["uid"] for p in journey.server_pods()} == uids, "nothing restarted"
+
+    target = f"{major}.{minor}.{patch + 1}"
+    r = roll(journey, lambda: journey.helm_upgrade(f"serverVersion={target}"))
+    for pod in journey.server_pods():
+        mysql = next(c for c in pod["spec"]["containers"] if c["name"] == "mysql")
+        assert mysql["image"].endswith(f":{target}"), mysql["image"]
+    TIMINGS["version roll"] = r.took
+    print(said(f"version {running} -> {target} (the same binaries under the {target} tag)", r, journey))
+
+
+def test_17_sigkill_of_the_operator_mid_roll_resumes_without_restarting_a_member_twice(journey: Cluster) -> None:
+    env = journey.env
+    operator_pod = env.get("pods", "-n", OPERATOR_NS)["items"][0]["metadata"]["name"]
+
+    def kill() -> float:
+        os.kill(env.container_pid(OPERATOR_NS, operator_pod, "operator"), signal.SIGKILL)
+        return time.monotonic()
+
+    r = roll(journey, lambda: journey.helm_upgrade_values(max_connections(500)), when_first_restarted=kill)
+    restarts = env.get("pod", "-n", OPERATOR_NS, operator_pod)["status"]["containerStatuses"][0]["restartCount"]
+    assert restarts >= 1, "the operator was killed and restarted by its Deployment"
+    for m in r.order:
+        assert journey.on_member(m, "SELECT @@max_connections") == [(500,)], m
+    TIMINGS["roll with the operator killed after the first restart"] = r.took
+    print(said(f"mycnf change with the operator SIGKILLed after the first restart "
+               f"({time.monotonic() - r.during:.1f}s ago)", r, journey))
+
+
+def test_18_a_member_that_does_not_come_back_stops_the_roll_naming_it_until_the_template_is_fixed(
+        journey: Cluster) -> None:
+    """A my.cnf mysqld refuses: the first restarted member crash-loops, the roll stops there, and
+    status (rollout message, Progressing) names it with mysqld's own error. Putting the previous
+    my.cnf back restarts just that member, on the fixed template; nothing is lost."""
+    bad = {"serverConfig": {"mycnf": "[mysqld]\nmax_connections=500\nno_such_option=1\n"}}
+    members = sorted(journey.members())
+    with WriteChecker(journey.router, 6446, journey.password) as checker:
+        journey.helm_upgrade_values(bad)
+
+        def stopped() -> str:
+            message = str(((journey.status().get("cluster") or {}).get("rollout") or {}).get("message") or "")
+            return message if "unknown variable 'no_such_option=1'" in message else ""
+
+        wait_until(stopped, 240, interval=1, message="the roll to stop naming the member and mysqld's error")
+        message = stopped()
+        stuck = next(m for m in members if m in message)
+        assert stuck == members[-1], f"the highest secondary goes first: {message}"
+        progressing = {c["type"]: c for c in journey.status()["conditions"]}["Progressing"]
+        assert progressing["status"] == "True" and progressing["reason"] == "RollingRestart", progressing
+        assert "no_such_option" in progressing["message"] and stuck in progressing["message"], progressing
+        uids = {p["metadata"]["name"]: p["metadata"]["uid"] for p in journey.server_pods()}
+        assert journey.status()["cluster"]["status"] != "ONLINE" and journey.answers_rw()
+        journey.helm_upgrade_values(max_connections(500))
+
+        def healed() -> bool:
+            cluster = journey.status().get("cluster") or {}
+            return cluster.get("status") == "ONLINE" and not cluster.get("rollout")
+
+        wait_until(healed, 300, interval=1, message="the fixed template on every member, ONLINE")
+        checker.wait_for_writes_after(time.monotonic(), count=20)
+    report = checker.verify(journey.member_addresses())
+    assert report.ok, f"lost: {report.lost}; duplicated: {report.duplicated}"
+    now = {p["metadata"]["name"]: p["metadata"]["uid"] for p in journey.server_pods()}
+    assert [m for m in members if now[m] != uids[m]] == [stuck], "only the crash-looping member restarted"
+    print(f"\nbad my.cnf: the roll stopped at {stuck} ({message}); the fixed my.cnf restarted only {stuck}; "
+          f"{report.acknowledged} acknowledged writes, 0 lost, longest gap {report.longest_gap:.2f}s")

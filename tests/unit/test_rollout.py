@@ -62,6 +62,35 @@ def test_an_upgrades_last_member_restarts_as_the_primary_when_no_other_may_take_
                      caught_up=dict.fromkeys(pods, True), name=NAMES, heir_exists=False).evict == 0
 
 
+def crash_looping(revision: str) -> dict[str, Any]:
+    printed = ("2026-12-03T12:00:00.1Z 0 [ERROR] [MY-000067] [Server] unknown variable 'no_such_option=1'.\n"
+               "2026-12-03T12:00:00.1Z 0 [ERROR] [MY-010119] [Server] Aborting\n"
+               "2026-12-03T12:00:00.2Z 4 [ERROR] [MY-011563] [Repl] Plugin group_replication reported: "
+               "'Unable to start Group Replication.'\n")
+    return {**pod(revision), "status": {"containerStatuses": [{
+        "name": "mysql", "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+        "lastState": {"terminated": {"exitCode": 1, "reason": "Error", "message": printed}}}]}}
+
+
+def test_a_member_that_does_not_come_back_stops_the_roll_naming_it_and_what_it_printed() -> None:
+    pods = {0: pod("old"), 1: pod("old"), 2: crash_looping("new")}
+    done = next_step(rollout(sts(), pods, 3), pods, settled=False, primary=0, caught_up={}, name=NAMES,
+                     not_online=["c-2"])
+    assert done.evict is None
+    assert done.message == ("waiting for c-2 (mysql container CrashLoopBackOff, last exit 1: 2026-12-03T12:00:00.1Z 0 "
+                            "[ERROR] [MY-000067] [Server] unknown variable 'no_such_option=1'.) to be ONLINE")
+
+
+def test_a_fixed_template_reaches_a_crash_looping_member_first() -> None:
+    pods = {0: pod("old"), 1: pod("old"), 2: crash_looping("bad")}
+    done = next_step(rollout(sts("fixed"), pods, 3), pods, settled=False, primary=0, caught_up={}, name=NAMES,
+                     not_online=["c-2"])
+    assert done.evict == 2 and "not running mysqld" in done.message
+    running_but_recovering = {0: pod("old"), 1: pod("old"), 2: pod("bad")}
+    assert next_step(rollout(sts("fixed"), running_but_recovering, 3), running_but_recovering, settled=False,
+                     primary=0, caught_up={}, name=NAMES, not_online=["c-2"]).evict is None, "a running member waits"
+
+
 def test_the_roll_waits_for_a_restarting_pod_a_settled_group_and_a_caught_up_applier() -> None:
     pods = {0: pod("old"), 1: pod("new", deleting=True), 2: pod("new")}
     roll = rollout(sts(), pods, 3)

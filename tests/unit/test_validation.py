@@ -279,7 +279,8 @@ def test_valid_backup_has_no_errors(spec: dict[str, Any]) -> None:
 
 
 def test_a_version_change_is_checked_against_the_versions_the_members_run() -> None:
-    [error] = validate_cluster(journey_spec(version="9.7.3"), secret=secret(), running=["9.7.4", "9.7.4"])
+    [error] = validate_cluster(journey_spec(version="9.7.3"), secret=secret(), running=["9.7.4", "9.7.4-2"])
     assert (error.field, error.reason) == ("spec.version", "UnsupportedVersionChange")
-    assert validate_cluster(journey_spec(version="9.7.5"), secret=secret(), running=["9.7.4"]) == []
+    assert validate_cluster(journey_spec(version="9.7.5"), secret=secret(), running=["9.7.4-log"]) == []
+    assert validate_cluster(journey_spec(version="9.7.3"), secret=secret(), running=["9.7.4-2"]) != []
     assert validate_cluster(journey_spec(version="9.7.4"), secret=secret(), running=["garbage"]) == []

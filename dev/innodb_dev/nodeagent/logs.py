@@ -131,6 +131,18 @@ class Renderer:
         return bytes(out)
 
 
+TERMINATION_MESSAGE_LINES, TERMINATION_MESSAGE_BYTES = 80, 2048
+
+
+def termination_message(path: Path) -> str:
+    """What kubelet's ``terminationMessagePolicy: FallbackToLogsOnError`` reports for a container
+    that failed: the end of its log, at most 80 lines and 2048 bytes (the agent has no
+    ``terminationMessagePath`` file, so the log is always the fallback)."""
+    entries, _ = read(path)
+    text = b"".join(e.content for e in select(entries, tail_lines=TERMINATION_MESSAGE_LINES))
+    return text[-TERMINATION_MESSAGE_BYTES:].decode(errors="replace").strip()
+
+
 def instance_path(directory: Path, container: str, restart: int) -> Path:
     return directory / container / f"{restart}.log"
 

@@ -290,6 +290,23 @@ class PodWorker:
                                "message": f"back-off {backoff:.0f}s restarting failed container={c.name}"}}
         self._changed.set()
 
+    @staticmethod
+    async def _terminated(c: Running, code: int, started_at: str) -> dict[str, Any]:
+        """The container status's ``terminated`` for an exit with ``code`` (negative: a signal);
+        a failure under FallbackToLogsOnError carries the end of the log, as kubelet's does."""
+        reason = c.kill_reason or ("Completed" if code == 0 else "Error")
+        exit_code = code if code >= 0 else 128 - code  # killed by a signal: 128 + its number, as runtimes report
+        terminated: dict[str, Any] = {"exitCode": exit_code, "reason": reason, "startedAt": started_at,
+                                      "finishedAt": now(), "containerID": f"agent://{c.pid}"}
+        if code < 0:
+            terminated["signal"] = -code
+        if exit_code != 0 and c.spec.get("terminationMessagePolicy") == "FallbackToLogsOnError" and c.log:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(c.log.finished.wait(), 2.0)
+            if message := logs.termination_message(c.log.path):
+                terminated["message"] = message
+        return terminated
+
     async def _run_once(self, c: Running, *, probe: bool) -> int | None:
         """Start ``c`` and wait for it to exit; its exit code, or None when it never started."""
         while True:
@@ -334,18 +351,14 @@ class PodWorker:
         for task in probe_tasks:
             task.cancel()
         await asyncio.gather(*probe_tasks, return_exceptions=True)
-        reason = c.kill_reason or ("Completed" if code == 0 else "Error")
-        exit_code = code if code >= 0 else 128 - code  # killed by a signal: 128 + its number, as runtimes report
-        terminated: dict[str, Any] = {"exitCode": exit_code, "reason": reason, "startedAt": started_at,
-                                      "finishedAt": now(), "containerID": f"agent://{c.pid}"}
-        if code < 0:
-            terminated["signal"] = -code
+        terminated = await self._terminated(c, code, started_at)
+        exit_code = int(terminated["exitCode"])
         c.state, c.last_state = {"terminated": terminated}, {"terminated": terminated}
         c.ready = False if probe else c.ready
         c.started = False
         c.process = None
         self._changed.set()
-        self.log(f"container {c.name} exited with {exit_code} ({reason})")
+        self.log(f"container {c.name} exited with {exit_code} ({terminated['reason']})")
         return exit_code
 
     async def _container_spec(self, c: Running) -> container.Spec:

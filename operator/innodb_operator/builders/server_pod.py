@@ -136,6 +136,7 @@ def mysql_container(cluster: Cluster) -> Obj:
     return {
         **_base_container(cluster, MYSQL_CONTAINER),
         "command": ["mysqld"],
+        "terminationMessagePolicy": "FallbackToLogsOnError",  # mysqld's last error lines, if it fails
         "ports": [
             {"name": "mysql", "containerPort": layout.MYSQL_PORT, "protocol": "TCP"},
             {"name": "mysqlx", "containerPort": layout.MYSQLX_PORT, "protocol": "TCP"},

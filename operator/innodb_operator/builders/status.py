@@ -235,15 +235,17 @@ def object_status(cluster: Cluster, problems: Sequence[Problem], observed: Obser
             ready = _condition("Ready", False, "RoutersNotReady",
                                f"{routers_ready} of {want_routers} routers ready.", gen)
         moving = servers_moving or routers_moving
-        conditions = [
-            _condition("SpecValid", True, "Valid", "The spec is valid.", gen),
-            ready,
-            available,
-            _condition("Progressing", moving,
-                       "ScalingServers" if servers_moving else "ScalingRouters" if routers_moving else "Stable",
-                       "Rolling out server and router changes." if moving else "Servers and routers match the spec.",
-                       gen),
-        ]
+        roll = ((previous.get("cluster") or {}).get("rollout") or {}) if servers_moving else {}
+        if roll:  # the group manager's roll: which member, and what it waits for
+            progressing = _condition("Progressing", True, "RollingRestart",
+                                     f"Rolling restart, {roll.get('progress')} members on the new template: "
+                                     f"{roll.get('message') or 'under way'}.", gen)
+        else:
+            progressing = _condition(
+                "Progressing", moving,
+                "ScalingServers" if servers_moving else "ScalingRouters" if routers_moving else "Stable",
+                "Rolling out server and router changes." if moving else "Servers and routers match the spec.", gen)
+        conditions = [_condition("SpecValid", True, "Valid", "The spec is valid.", gen), ready, available, progressing]
     _keep_transition_times(conditions, list(previous.get("conditions") or []), now)
     return {
         "observedGeneration": gen,

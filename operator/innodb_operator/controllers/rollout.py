@@ -21,6 +21,10 @@ Contract:
     primary; when the primary alone runs it (an upgrade's last member), there is no handover:
     its pod is evicted as the primary, it leaves the group on SIGTERM and the group elects one
     of the upgraded members.
+  * An outdated member whose mysqld does not run (a crash loop) is restarted on the new
+    template before anything else: it serves nothing, and a template that fixes it reaches it
+    only so. A member that does not come back stops the roll; the message names it and what its
+    mysql container printed last (its termination message: ``FallbackToLogsOnError``).
   * :func:`next_step` says what to do and why not; its ``message`` names the member waited for.
 """
 
@@ -30,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from innodb_operator.builders.server_pod import MYSQL_CONTAINER
 from innodb_operator.clustering.model import Snapshot
 from innodb_operator.clustering.plan import electable_uuids
 from innodb_operator.clustering.seam import Target
@@ -103,8 +108,16 @@ def next_step(roll: Rollout, pods: Mapping[int, Mapping[str, Any]], *, settled: 
     gone = [i for i in range(roll.total) if i not in pods or (pods[i].get("metadata") or {}).get("deletionTimestamp")]
     if gone:
         return Step(None, f"waiting for {', '.join(label(i) for i in gone)} to restart")
+    ordinal = {label(i): i for i in range(roll.total)}
+    down = [ordinal[n] for n in not_online if n in ordinal and ordinal[n] in roll.outdated
+            and not _mysqld_running(pods[ordinal[n]])]
+    if down:  # not serving anyway: to the new template first (how a fixed template reaches a crash loop)
+        target = max(down)
+        return Step(target, f"restarting {label(target)} ({roll.updated + 1} of {roll.total}), which is not "
+                            f"running mysqld, on the new template")
     if not_online:
-        return Step(None, f"waiting for {', '.join(not_online)} to be ONLINE")
+        why = [f"{n}{_what_it_printed(pods[ordinal[n]]) if n in ordinal else ''}" for n in not_online]
+        return Step(None, f"waiting for {'; '.join(why)} to be ONLINE")
     if not settled:
         return Step(None, "waiting for the group to settle")
     behind = [i for i in range(roll.total) if i not in roll.outdated and not caught_up.get(i, False)]
@@ -148,6 +161,35 @@ def caught_up(snapshot: Snapshot) -> dict[int, bool]:
             out[i.index] = (isinstance(executed, GtidSet) and isinstance(total, GtidSet)
                             and total.subtract(executed).count <= APPLIER_BACKLOG)
     return out
+
+
+def _mysql_status(pod: Mapping[str, Any]) -> Mapping[str, Any]:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return next((c for c in statuses if c.get("name") == MYSQL_CONTAINER), {})
+
+
+def _mysqld_running(pod: Mapping[str, Any]) -> bool:
+    """Whether the pod's mysql container runs (unknown counts as running: never restart blind)."""
+    status = _mysql_status(pod)
+    return not status or "running" in (status.get("state") or {})
+
+
+def _what_it_printed(pod: Mapping[str, Any]) -> str:
+    """``" (mysql container CrashLoopBackOff, last exit 1: <its first error line>)"``, or "" while
+    it runs or nothing is known: why a member does not come back, in its own words."""
+    status = _mysql_status(pod)
+    state = status.get("state") or {}
+    if not status or "running" in state:
+        return ""
+    waiting = str((state.get("waiting") or {}).get("reason") or "not running")
+    last = (status.get("lastState") or {}).get("terminated") or state.get("terminated") or {}
+    if not last:
+        return f" (mysql container {waiting})"
+    lines = [line.strip() for line in str(last.get("message") or "").splitlines() if line.strip()]
+    # mysqld's first error is the cause; what follows "Aborting" are its consequences.
+    errors = [line for line in lines if "[ERROR]" in line and "Aborting" not in line]
+    said = f": {errors[0][:300]}" if errors else f": {lines[-1][:300]}" if lines else ""
+    return f" (mysql container {waiting}, last exit {last.get('exitCode')}{said})"
 
 
 def _revision(pod: Mapping[str, Any]) -> str:
