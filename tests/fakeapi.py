@@ -65,6 +65,13 @@ class FakeApi:
             raise errors.NotFound(f"get {rt.name}: not found", status=404)
         return copy.deepcopy(found)
 
+    async def list(self, rt: ResourceType, namespace: str | None = None, *, label_selector: str | None = None,
+                   **_: Any) -> tuple[list[dict[str, Any]], str]:
+        wanted = dict(pair.split("=", 1) for pair in (label_selector or "").split(",") if pair)
+        found = [copy.deepcopy(o) for (kind, _name), o in self.objects.items() if kind == rt.kind
+                 and wanted.items() <= ((o.get("metadata") or {}).get("labels") or {}).items()]
+        return found, "1"
+
     async def apply(self, rt: ResourceType, body: dict[str, Any], namespace: str | None = None,
                     *, subresource: str | None = None, dry_run: bool = False) -> dict[str, Any]:
         name = body["metadata"]["name"]
@@ -108,6 +115,14 @@ class FakeApi:
     async def merge_patch(self, rt: ResourceType, name: str, patch: dict[str, Any],
                           namespace: str | None = None) -> dict[str, Any]:
         self.writes.append(("patch", rt.kind, name))
+        if rt.kind == "InnoDBCluster":  # metadata only (the finalizer), guarded by resourceVersion
+            meta = self.cluster["metadata"]
+            wanted = dict(patch.get("metadata") or {})
+            if wanted.pop("resourceVersion", meta.get("resourceVersion")) != meta.get("resourceVersion"):
+                raise errors.Conflict(f"patch {rt.name}: the object has been modified", status=409)
+            meta.update(copy.deepcopy(wanted))
+            meta["resourceVersion"] = str(next(self._versions))
+            return copy.deepcopy(self.cluster)
         return self.put({**self.objects[(rt.kind, name)], **patch})
 
     async def delete(self, rt: ResourceType, name: str, namespace: str | None = None) -> dict[str, Any]:

@@ -272,9 +272,10 @@ def cluster_status_schema() -> Schema:
         "cluster": obj("The group as the operator last saw it.", {
             "status": string("State of the group: ONLINE (all members online), ONLINE_PARTIAL (quorum, some "
                              "members missing), NO_QUORUM, SPLIT_BRAIN, OFFLINE (no member running the group), "
-                             "PENDING/INITIALIZING (being created); *_UNCERTAIN when some members could not be "
-                             "reached. It is the group's own state even while the spec is invalid (see the "
-                             "SpecValid condition).", enum=list(get_args(t.ClusterState))),
+                             "PENDING/INITIALIZING (being created), FINALIZING (being deleted: routers, then the "
+                             "members leave one at a time, the primary last); *_UNCERTAIN when some members "
+                             "could not be reached. It is the group's own state even while the spec is invalid "
+                             "(see the SpecValid condition).", enum=list(get_args(t.ClusterState))),
             "onlineInstances": integer("Members ONLINE in the group.", minimum=0),
             "instances": integer("Members the last applied spec asks for (the group manager keeps the group to "
                                  "it while a newer spec is invalid).", minimum=0),

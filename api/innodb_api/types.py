@@ -37,7 +37,7 @@ PullPolicy = Literal["Always", "IfNotPresent", "Never"]
 ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer"]
 ClusterState = Literal[
     "ONLINE", "ONLINE_PARTIAL", "ONLINE_UNCERTAIN", "OFFLINE", "OFFLINE_UNCERTAIN", "NO_QUORUM",
-    "SPLIT_BRAIN", "PENDING", "INITIALIZING",
+    "SPLIT_BRAIN", "PENDING", "INITIALIZING", "FINALIZING",
 ]
 """``status.cluster.status``: the group's state as the group manager last saw it."""
 

@@ -7,6 +7,7 @@ module as a user's cluster would; each test is one step and says what it checked
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -564,3 +565,67 @@ def test_18_a_member_that_does_not_come_back_stops_the_roll_naming_it_until_the_
     assert [m for m in members if now[m] != uids[m]] == [stuck], "only the crash-looping member restarted"
     print(f"\nbad my.cnf: the roll stopped at {stuck} ({message}); the fixed my.cnf restarted only {stuck}; "
           f"{report.acknowledged} acknowledged writes, 0 lost, longest gap {report.longest_gap:.2f}s")
+
+
+def found(env: LocalEnv, *args: str) -> dict[str, Any] | None:
+    """``kubectl get ... -o json``, None when it is not there."""
+    got = env.kubectl("get", *args, "-o", "json", check=False)
+    return dict(json.loads(got.stdout)) if got.returncode == 0 else None
+
+
+def test_19_helm_uninstall_stops_routers_then_secondaries_then_the_primary_and_keeps_claims_and_backups(
+        journey: Cluster) -> None:
+    """FINALIZING shows; the routers are gone before any member leaves the group; the members
+    leave one at a time, the primary last; then the object and its children go. The data claims
+    and MySQLBackup objects stay, as docs/operations.md says."""
+    env = journey.env
+    backup = {"apiVersion": "mysql.innodb-operator.dev/v1alpha1", "kind": "MySQLBackup",
+              "metadata": {"name": "kept", "namespace": NAMESPACE},
+              "spec": {"clusterName": RELEASE, "backupProfile": {"dumpInstance": {"storage": {
+                  "persistentVolumeClaim": {"claimName": "backups"}}}}}}
+    env.kubectl("apply", "-f", "-", input=json.dumps(backup))
+    members = sorted(journey.members())
+    primary = journey.primary()
+    addresses = {m: journey.pod_ip(m) for m in members}
+    claims = {c["metadata"]["name"] for c in env.get("pvc", "-n", NAMESPACE)["items"]}
+    states: set[str] = set()
+    left_at: dict[str, float] = {}
+    routers_gone_at: list[float] = []
+
+    def watch() -> None:
+        obj = found(env, "innodbcluster", "-n", NAMESPACE, RELEASE)
+        if obj:
+            states.add(str((obj.get("status") or {}).get("cluster", {}).get("status")))
+        if not routers_gone_at and not env.get("pods", "-n", NAMESPACE, "-l",
+                                               "app.kubernetes.io/component=router")["items"]:
+            routers_gone_at.append(time.monotonic())
+        for m in members:
+            if m in left_at:
+                continue
+            try:
+                rows = journey.query(addresses[m], 3306, "SELECT MEMBER_STATE FROM performance_schema."
+                                     "replication_group_members WHERE MEMBER_ID = @@server_uuid")
+            except Exception:  # mysqld stopping: it left before (asserted by the order below)
+                rows = [("GONE",)]
+            if rows != [("ONLINE",)]:
+                left_at[m] = time.monotonic()
+
+    started = time.monotonic()
+    with looking(watch, 0.2):
+        env.helm("uninstall", RELEASE, "-n", NAMESPACE)
+        wait_until(lambda: not found(env, "innodbcluster", "-n", NAMESPACE, RELEASE), 300, interval=1,
+                   message="the InnoDBCluster to be deleted once the group stopped")
+        took = time.monotonic() - started
+        wait_until(lambda: not journey.server_pods(), 180, interval=1, message="the server pods to go")
+    assert "FINALIZING" in states, states
+    assert routers_gone_at and all(routers_gone_at[0] <= t for t in left_at.values()), (routers_gone_at, left_at)
+    order = sorted(left_at, key=lambda m: left_at[m])
+    assert order[-1] == primary, f"the primary leaves last: {order}"
+    assert sorted(order) == members and order[:-1] == sorted(order[:-1], reverse=True), order
+    assert {c["metadata"]["name"] for c in env.get("pvc", "-n", NAMESPACE)["items"]} >= claims, "claims kept"
+    assert found(env, "mysqlbackup", "-n", NAMESPACE, "kept"), "MySQLBackup objects kept"
+    events = env.get("events", "-n", NAMESPACE, "--field-selector", f"involvedObject.name={RELEASE}")["items"]
+    assert any(e["reason"] == "GroupStopped" for e in events), sorted({e["reason"] for e in events})
+    print(f"\nhelm uninstall: FINALIZING; routers gone, then {' -> '.join(order)} left the group (primary "
+          f"{primary} last); object deleted {took:.1f}s after the uninstall; {len(claims)} claims and the "
+          f"MySQLBackup kept")

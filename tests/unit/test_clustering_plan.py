@@ -151,6 +151,21 @@ def test_in_a_mixed_version_group_only_a_member_on_the_lowest_version_takes_the_
     assert plan(snap(unknown, hand_over_from=1)).action == Action(Kind.SET_PRIMARY, 2), "versions unknown: any"
 
 
+def test_at_deletion_members_leave_highest_first_and_the_primary_last_forced() -> None:
+    members = group({0: ON, 1: ON, 2: ON}, primary=1)
+    assert plan(snap(members, finalizing=True)) == Plan(Action(Kind.LEAVE, 2), Reason.FINALIZING, (2,))
+    two = group({0: ON, 1: ON}, primary=1)
+    assert plan(snap(two, finalizing=True)).action == Action(Kind.LEAVE, 0), "a secondary before the primary"
+    last = group({1: ON}, primary=1)
+    assert plan(snap(last, finalizing=True)).action == Action(Kind.LEAVE, 1, forced=True)
+    multi = group({0: ON, 1: ON}, multi=True)
+    assert plan(snap(multi, finalizing=True)).action == Action(Kind.LEAVE, 1), "multi-primary: ordinal 0 last"
+    down = [unreachable(0, "m-0"), inst(1, OFF), inst(2, OFF)]
+    assert plan(snap(down, finalizing=True)) == Plan(None, Reason.FINALIZED), "nothing in a group: done"
+    broken = group({0: ON, 1: UNR, 2: UNR}, primary=0)
+    assert plan(snap(broken, finalizing=True)).action == Action(Kind.LEAVE, 0, forced=True), "no quorum: still"
+
+
 def test_refusals_are_typed_and_name_the_instances_they_are_about() -> None:
     divergent = snap([inst(0, OFF, gtids=g(1, 3)), inst(1, OFF, gtids=g(1, 4)), inst(2, OFF, gtids=g(1))])
     assert plan(divergent) == Plan(None, Reason.GTIDS_DIVERGED)

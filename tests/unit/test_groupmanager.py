@@ -12,12 +12,13 @@ from fakeapi import NS, Cache, FakeApi, unb64
 from fakegroup import FakeSession, World, gtids, uuid_of
 from innodb_api.requests import REQUEST_ANNOTATION, Request, RequestAction
 from innodb_api.types import Cluster
-from innodb_operator.builders import build_private_secret, build_statefulset
+from innodb_operator.builders import build_private_secret, build_statefulset, labels
 from innodb_operator.builders.secrets import ADMIN_USERNAME, REPLICATION_USERNAME, ROUTER_USERNAME
 from innodb_operator.clock import FakeClock
 from innodb_operator.clustering import messages
 from innodb_operator.clustering.manager import GroupManager
 from innodb_operator.clustering.model import GroupMode
+from innodb_operator.controllers import finalizer
 from innodb_operator.controllers import groupmanager as gm
 from innodb_operator.controllers import groupview as gv
 from innodb_operator.controllers.runner import Result, enqueue_labelled
@@ -565,3 +566,58 @@ async def test_an_outage_the_operator_cannot_prove_is_rebooted_from_the_named_me
     assert s.world.groups_named(UID)[0].primary == uuid_of(1)
     await s.run(3)
     assert s.summary()["status"] == "ONLINE_UNCERTAIN" and s.world.servers[0].state() == "ONLINE"
+
+
+# --- deletion ------------------------------------------------------------------------------
+
+
+def delete(s: Setup, *, ago: float = 0.0) -> None:
+    """What the API server does on a delete while our finalizer holds the object."""
+    import datetime as dt
+
+    when = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=ago)
+    meta = s.api.cluster["metadata"]
+    meta["finalizers"] = ["someone.else/keep", finalizer.FINALIZER]
+    meta["deletionTimestamp"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def test_deletion_stops_the_routers_then_the_secondaries_then_the_primary_then_lets_go() -> None:
+    s = Setup()
+    s.form()
+    router_labels = labels.router_selector(Cluster.from_object(s.api.cluster))
+    s.api.put({"apiVersion": "v1", "kind": "Pod", "status": {"phase": "Running"},
+               "metadata": {"name": "c-router-1", "namespace": NS, "labels": router_labels}})
+    delete(s)
+    await s.run()
+    assert s.summary()["status"] == "FINALIZING"
+    assert "waiting for the routers to stop first (c-router-1)" in s.summary()["next"]["message"]
+    assert len(s.world.groups_named(UID)[0].members) == 3, "no member leaves while a router may route to it"
+    del s.api.objects[("Pod", "c-router-1")]
+    left = []
+    for _ in range(3):
+        await s.run()
+        assert s.summary()["status"] == "FINALIZING" and s.api.cluster["metadata"]["finalizers"][-1] == (
+            finalizer.FINALIZER)
+        left.append(s.api.events("Normal")[-1]["message"])
+    assert [m.split()[0] for m in left] == ["c-2", "c-1", "c-0"] and all("left the group" in m for m in left), left
+    assert not s.world.groups_named(UID) or not s.world.groups_named(UID)[0].members
+    await s.run()
+    assert s.api.cluster["metadata"]["finalizers"] == ["someone.else/keep"], "ours is gone, nobody else's"
+    assert s.api.event_reasons("Normal")[-1] == "GroupStopped"
+
+
+async def test_a_deletion_with_the_group_gone_already_lets_go_at_once() -> None:
+    s = Setup()
+    delete(s)
+    await s.run()
+    assert s.api.cluster["metadata"]["finalizers"] == ["someone.else/keep"]
+
+
+async def test_a_deletion_that_cannot_stop_the_group_lets_go_after_its_time_with_a_warning() -> None:
+    s = Setup()
+    s.form()
+    delete(s, ago=finalizer.RELEASE_AFTER + 1)
+    await s.run()
+    assert s.api.cluster["metadata"]["finalizers"] == ["someone.else/keep"]
+    assert s.api.event_reasons("Warning")[-1] == "FinalizerReleased"
+

@@ -134,3 +134,25 @@ async def test_the_object_reconcile_writes_its_part_and_keeps_the_group_managers
     api.writes.clear()
     await rec.reconcile("ns/c")
     assert api.writes == [], "an idle pass writes nothing"
+
+
+async def test_the_finalizer_is_added_once_and_a_deletion_stops_the_routers_and_applies_nothing_else() -> None:
+    from innodb_operator.controllers.kinds import FINALIZER
+
+    api = FakeApi()
+    rec, _ = reconciler(api)
+    await rec.reconcile("ns/c")
+    assert api.cluster["metadata"]["finalizers"] == [FINALIZER]
+    assert api.objects[("Deployment", "c-router")]["spec"]["replicas"] == 1
+    api.writes.clear()
+    await rec.reconcile("ns/c")
+    assert not [w for w in api.writes if w[1] == "InnoDBCluster" and w[0] == "patch"], "added once"
+    api.cluster["metadata"]["deletionTimestamp"] = "2026-12-03T12:00:00Z"
+    api.writes.clear()
+    await rec.reconcile("ns/c")
+    assert api.writes == [("patch", "Deployment", "c-router")]
+    assert api.objects[("Deployment", "c-router")]["spec"]["replicas"] == 0
+    api.writes.clear()
+    await rec.reconcile("ns/c")
+    assert api.writes == [], "the routers are asked to stop once"
+    assert api.cluster["metadata"]["finalizers"] == [FINALIZER], "the group manager releases it"

@@ -23,6 +23,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   resources: [innodbclusters, mysqlbackups]
   verbs: [get, list, watch]
 - apiGroups: [mysql.innodb-operator.dev]
+  resources: [innodbclusters]
+  verbs: [patch]        # its finalizer (metadata.finalizers)
+- apiGroups: [mysql.innodb-operator.dev]
   resources: [innodbclusters/status, mysqlbackups/status]
   verbs: [get, patch]
 - apiGroups: [mysql.innodb-operator.dev]

@@ -257,7 +257,7 @@ def object_status(cluster: Cluster, problems: Sequence[Problem], observed: Obser
 _STATE_REASONS = {
     "ONLINE": "Online", "ONLINE_PARTIAL": "OnlinePartial", "ONLINE_UNCERTAIN": "OnlineUncertain",
     "OFFLINE": "Offline", "OFFLINE_UNCERTAIN": "OfflineUncertain", "NO_QUORUM": "NoQuorum",
-    "SPLIT_BRAIN": "SplitBrain", "PENDING": "Pending", "INITIALIZING": "Initializing",
+    "SPLIT_BRAIN": "SplitBrain", "PENDING": "Pending", "INITIALIZING": "Initializing", "FINALIZING": "Finalizing",
 }
 
 
@@ -297,6 +297,8 @@ def group_status(group: GroupStatus, generation: int, previous: Mapping[str, Any
     else:  # nothing was observed: what was seen last still stands
         conditions += [dict(prev_conditions[t]) for t in ("GroupOnline", "Degraded") if t in prev_conditions]
         summary = {k: v for k, v in prev_cluster.items() if k not in ("next", "groupName", "createTime")}
+        if group.state:  # a state known without looking (FINALIZING)
+            summary["status"] = group.state
     if group.credentials is None:
         conditions.append(_condition("CredentialsValid", True, "Accepted",
                                      "The operator's accounts log in on every member it reaches.", generation))

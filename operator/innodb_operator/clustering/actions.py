@@ -194,9 +194,10 @@ class Executor:
         (now,) = await self._look([target])
         if not now.reachable:
             raise _Refused(Refusal.UNREACHABLE, now.address)
-        if now.in_group and now.role == Role.PRIMARY and any(m.role == Role.SECONDARY for m in now.view):
+        if (not action.forced and now.in_group and now.role == Role.PRIMARY
+                and any(m.role == Role.SECONDARY for m in now.view)):
             raise _Refused(Refusal.IS_PRIMARY, now.address)
-        if now.in_group and not keeps_majority_without(now.view, now.uuid):
+        if not action.forced and now.in_group and not keeps_majority_without(now.view, now.uuid):
             raise _Refused(Refusal.WOULD_LOSE_MAJORITY, now.address)
         if not now.in_group and not now.start_on_boot:
             raise _Already

@@ -174,7 +174,7 @@ class GroupManager:
         return result
 
     def _may_upkeep(self, plan: Plan, result: ActionResult | None) -> bool:
-        if plan.reason == Reason.FOREIGN_GROUP:
+        if plan.reason in (Reason.FOREIGN_GROUP, Reason.FINALIZING, Reason.FINALIZED):
             return False
         moved_writer = result is not None and result.changed and result.action.kind in (
             Kind.SET_PRIMARY, Kind.SET_MODE, Kind.FORCE_QUORUM)

@@ -25,7 +25,9 @@ PLAN_MESSAGES: dict[Reason, str] = {
     Reason.MODE_CHANGE: "switching the group to {mode}",
     Reason.HANDOVER: "moving the primary from {subjects} to {target} before {subjects} restarts",
     Reason.COMPLETE_OUTAGE: "complete outage: rebooting the group from {target}, which holds every transaction",
+    Reason.FINALIZING: "the cluster is being deleted: {target} leaves the group ({leave_order})",
     Reason.CONVERGED: "nothing to do",
+    Reason.FINALIZED: "the cluster is being deleted: no member is in the group any more",
     Reason.WAITING_FOR_PODS: "waiting for {subjects} to start",
     Reason.WAITING_FOR_RECOVERY: "waiting for {subjects} to finish recovering before joining the next member",
     Reason.WAITING_FOR_HEIR: "waiting for an ONLINE member to take over as primary from {subjects}",
@@ -53,7 +55,7 @@ PLAN_MESSAGES: dict[Reason, str] = {
 DONE_MESSAGES: dict[Kind, str] = {
     Kind.BOOTSTRAP: "Bootstrapped the group from {target}",
     Kind.JOIN: "Joined {target} to the group ({how})",
-    Kind.LEAVE: "{target} left the group (scale-down)",
+    Kind.LEAVE: "{target} left the group cleanly (start on boot off)",
     Kind.REBOOT: "Rebooted the group from {target}",
     Kind.SET_PRIMARY: "Made {target} the primary",
     Kind.SET_MODE: "Switched the group to {mode}",
@@ -105,9 +107,11 @@ def plan_message(plan: Plan, name: Namer, *, rejoin: bool = False, cluster: str 
         scale_down = f"switching the primary to {target} before {subjects} leaves"
     else:
         scale_down = f"{target} is leaving the group (scale-down)"
+    leave_order = ("the last member: it holds every transaction" if action is not None and action.forced
+                   else "the secondaries first, the primary last")
     return PLAN_MESSAGES[plan.reason].format(
         target=target, subjects=subjects, how=_how(action), mode=_mode(action), scale_down=scale_down,
-        verb="rejoining" if rejoin else "joining", cluster=cluster)
+        verb="rejoining" if rejoin else "joining", cluster=cluster, leave_order=leave_order)
 
 
 def result_message(result: ActionResult, name: Namer, *, retried: bool = True) -> str:

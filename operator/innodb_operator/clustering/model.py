@@ -140,6 +140,9 @@ class Desired:
     hand_over_from: int | None = None
     """An instance the operator is about to restart (a rolling restart): while it is the
     primary and nothing else is pending, the primary moves to the most caught-up other member."""
+    finalizing: bool = False
+    """The cluster is being deleted: the members leave the group one at a time, the one that
+    holds every transaction (the primary) last, and nothing joins."""
 
 
 @dataclass(frozen=True)

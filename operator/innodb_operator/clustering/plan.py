@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from innodb_operator.clustering.model import GroupMode, Instance, Member, MemberState, Snapshot
+from innodb_operator.clustering.model import GroupMode, Instance, Member, MemberState, Role, Snapshot
 from innodb_operator.clustering.state import ClusterState, Diagnosis
 
 
@@ -54,8 +54,10 @@ class Reason(StrEnum):
     MODE_CHANGE = "ModeChange"                    # the spec asks for the other group mode
     HANDOVER = "Handover"                         # the primary moves off a member about to restart
     COMPLETE_OUTAGE = "CompleteOutage"            # reboot from the most advanced instance
+    FINALIZING = "Finalizing"                     # deletion: a member leaves (the primary last)
     # nothing to do, or waiting for something that happens on its own
     CONVERGED = "Converged"
+    FINALIZED = "Finalized"                       # deletion: no reachable instance is in the group
     WAITING_FOR_PODS = "WaitingForPods"           # subjects: instances not reachable yet
     WAITING_FOR_RECOVERY = "WaitingForRecovery"   # subjects: members RECOVERING
     WAITING_FOR_HEIR = "WaitingForHeir"           # subjects: the primary that should leave
@@ -88,7 +90,8 @@ class Action:
     ``clone``: a JOIN copies the donor's data instead of replaying binary logs. ``mode``:
     the group mode a BOOTSTRAP, REBOOT or JOIN configures, or the one SET_MODE switches to.
     ``forced``: a REBOOT a person requested (:mod:`.interventions`) runs without the proof of a
-    complete outage and without the target holding every transaction. FORCE_QUORUM is never
+    complete outage and without the target holding every transaction; a forced LEAVE (the last
+    member, at deletion) ends the group: no primary or majority check. FORCE_QUORUM is never
     planned here: only a person's request makes one.
     """
 
@@ -120,6 +123,8 @@ def next_action(snapshot: Snapshot, diagnosis: Diagnosis) -> Plan:
     strangers = foreign(snapshot)
     if strangers:
         return _wait(Reason.FOREIGN_GROUP, strangers)
+    if snapshot.desired.finalizing:
+        return _finalize(snapshot)
     state = diagnosis.state
     if state == ClusterState.SPLIT_BRAIN:
         return Plan(None, Reason.SPLIT_BRAIN)
@@ -132,6 +137,21 @@ def next_action(snapshot: Snapshot, diagnosis: Diagnosis) -> Plan:
     if state in (ClusterState.OFFLINE, ClusterState.OFFLINE_UNCERTAIN):
         return _reboot(snapshot, diagnosis)
     return _with_quorum(snapshot, diagnosis)
+
+
+def _finalize(snapshot: Snapshot) -> Plan:
+    """Deletion: each reachable member leaves, highest ordinal first, the primary (in
+    multi-primary mode, the lowest ordinal) last, so that the last member holds every
+    transaction; the last leave is forced (it ends the group). Unreachable instances are down
+    already. No member left in the group: FINALIZED."""
+    members = sorted((i for i in snapshot.instances if i.reachable and i.in_group), key=lambda i: i.index)
+    if not members:
+        return Plan(None, Reason.FINALIZED)
+    last = next((i for i in members if i.role == Role.PRIMARY), members[0])
+    others = [i for i in members if i.index != last.index]
+    if others:
+        return Plan(Action(Kind.LEAVE, others[-1].index), Reason.FINALIZING, (others[-1].index,))
+    return Plan(Action(Kind.LEAVE, last.index, forced=True), Reason.FINALIZING, (last.index,))
 
 
 def foreign(snapshot: Snapshot) -> list[Instance]:

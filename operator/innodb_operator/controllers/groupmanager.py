@@ -33,6 +33,7 @@ Contract (level-triggered; runs apart from the object reconcile, with its own qu
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -45,15 +46,23 @@ from innodb_api.types import Cluster
 from innodb_operator.builders import names
 from innodb_operator.builders.secrets import complete, passwords_from_secret
 from innodb_operator.builders.server_pod import MYSQL_CONTAINER
-from innodb_operator.builders.status import GroupStatus, RolloutStatus, group_existed, group_part, group_status
+from innodb_operator.builders.status import (
+    GroupStatus,
+    NextStep,
+    RolloutStatus,
+    group_existed,
+    group_part,
+    group_status,
+)
 from innodb_operator.clock import Clock, MonotonicClock
 from innodb_operator.clustering.actions import Outcome
 from innodb_operator.clustering.interventions import Intervention
 from innodb_operator.clustering.manager import GroupManager, GroupSpec, PassReport
 from innodb_operator.clustering.model import Desired
 from innodb_operator.clustering.plan import Kind, Reason
+from innodb_operator.clustering.seam import Target
 from innodb_operator.clustering.state import ClusterState
-from innodb_operator.controllers import requests
+from innodb_operator.controllers import finalizer, requests
 from innodb_operator.controllers.groupview import (
     Notice,
     build_targets,
@@ -163,6 +172,8 @@ class GroupManagerReconciler:
         instances, mode = desired_shape(cluster, statefulset)
         targets = build_targets(cluster, instance_count(instances, pods),
                                 frozenset(i for i, pod in pods.items() if is_running(pod)))
+        if finalizer.deleting(obj):
+            return await self._finalize(key, obj, cluster, targets, instances, status, pods)
         roll = rollout(statefulset, pods, instances)
         desired = Desired(instances=instances, mode=mode, group_name=group_name_for(cluster, status),
                           hand_over_from=hand_over_from(roll, recorded_primary(targets, status)))
@@ -211,6 +222,50 @@ class GroupManagerReconciler:
         for notice in [*said, *changes.notices]:
             await self._say(key, obj, notice)
         return Result(requeue_after=delay)
+
+    async def _finalize(self, key: str, obj: Mapping[str, Any], cluster: Cluster, targets: tuple[Target, ...],
+                        instances: int, status: Mapping[str, Any],
+                        pods: Mapping[int, Mapping[str, Any]]) -> Result:
+        """One step of a deletion (see :mod:`.finalizer`): routers gone, then one member leaves
+        per pass, the primary last; the finalizer goes when no reachable member is in the group."""
+        if not finalizer.held(obj):
+            return Result()
+        namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+        passwords = await self._passwords(namespace, name)
+        waited = finalizer.deleting_for(obj, dt.datetime.now(dt.UTC))
+        if waited > finalizer.RELEASE_AFTER or not complete(passwords):
+            why = (f"the group did not stop within {finalizer.RELEASE_AFTER:.0f}s of the deletion"
+                   if complete(passwords) else "the operator's passwords are gone")
+            log.warning("releasing the finalizer without stopping the group", why=why)
+            await self._events.emit(obj, "Warning", "FinalizerReleased",
+                                    f"Deleting without stopping the group in order: {why}; members still running "
+                                    f"stop when their pods are deleted.")
+            await finalizer.release(self._client, obj)
+            return Result()
+        desired = Desired(instances=instances, group_name=group_name_for(cluster, status), finalizing=True)
+        spec = group_spec(key, cluster, targets, desired, passwords)
+        routers = await finalizer.router_pods(self._client, cluster)
+        if routers:
+            report = None
+            group = GroupStatus(state="", explanation="", group_name=spec.config.group_name, instances=instances,
+                                next=NextStep("WaitingForRouters", f"the cluster is being deleted: waiting for the "
+                                                                   f"routers to stop first ({', '.join(routers)})"),
+                                observed=False)
+        else:
+            async with asyncio.timeout(self._cadence.deadline):
+                report = await self._manager.run_pass(spec)
+            if report.plan.reason == Reason.FINALIZED:
+                log.info("group stopped; releasing the finalizer")
+                await self._events.emit(obj, "Normal", "GroupStopped",
+                                        "Every member left the group (the primary last); deleting the cluster.")
+                await finalizer.release(self._client, obj)
+                return Result()
+            group = report_status(cluster, spec, report, pods)
+        group = replace(group, state="FINALIZING", explanation="The cluster is being deleted.")
+        await self._write_status(obj, group)
+        for notice in notices(spec, report, group) if report is not None else []:
+            await self._say(key, obj, notice)
+        return Result(requeue_after=self._cadence.fast)
 
     def _deadline(self, asked: requests.Pending | None) -> float:
         """The pass's deadline: longer by the force timeout when it forces quorum (a new view takes

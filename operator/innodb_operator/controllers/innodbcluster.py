@@ -37,8 +37,10 @@ from innodb_api import API_VERSION, INNODBCLUSTER_KIND
 from innodb_api.types import Cluster
 from innodb_api.validation import FieldError, validate_cluster
 from innodb_operator.builders import REQUIRED_PASSWORD_KEYS, cronjob_names, desired_children, private_secret_name
+from innodb_operator.builders.names import router_deployment_name
 from innodb_operator.builders.secrets import OPTIONAL_PASSWORD_KEYS, complete, passwords_from_secret
 from innodb_operator.builders.status import Observed, group_existed, object_part, object_status, running_versions
+from innodb_operator.controllers import finalizer
 from innodb_operator.controllers.children import ChildApplier, Rejected
 from innodb_operator.controllers.groupview import server_replicas
 from innodb_operator.controllers.kinds import INNODBCLUSTERS, ObjectReader, cached_cluster, now_rfc3339
@@ -106,6 +108,9 @@ class InnoDBClusterReconciler:
             return Result()
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         cluster = Cluster.from_object(obj)
+        if finalizer.deleting(obj):
+            return await self._deleting(obj, cluster)
+        await finalizer.add(self._client, obj)
         previous = obj.get("status") or {}
         user_secret = await self._read_user_secret(namespace, cluster.spec.secret_name)
         problems = validate_cluster(dict(obj.get("spec") or {}), secret=user_secret,
@@ -137,6 +142,17 @@ class InnoDBClusterReconciler:
                 return Result()
             log.info("status updated", conditions={c["type"]: c["status"] for c in status["conditions"]})
             await self._announce_validity(obj, previous, status)
+        return Result(requeue_after=self._poll)
+
+    async def _deleting(self, obj: Mapping[str, Any], cluster: Cluster) -> Result:
+        """Being deleted: nothing is applied any more; the routers stop first (the group manager
+        stops the members after them, see :mod:`.finalizer`)."""
+        if not finalizer.held(obj):
+            return Result()
+        router = self._children["Deployment"].get(cluster.namespace, router_deployment_name(cluster.name))
+        if router is not None and (router.get("spec") or {}).get("replicas") != 0:
+            log.info("cluster being deleted: stopping the routers first")
+            await finalizer.stop_routers(self._client, cluster.namespace, cluster.name)
         return Result(requeue_after=self._poll)
 
     async def _read_user_secret(self, namespace: str, name: str) -> dict[str, Any] | None:

@@ -33,10 +33,18 @@ def now_rfc3339() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+FINALIZER = "mysql.innodb-operator.dev/stop-group"
+"""The operator's finalizer on an InnoDBCluster (see :mod:`.finalizer`)."""
+
+
 def cached_cluster(clusters: ObjectReader, key: str) -> Mapping[str, Any] | None:
-    """The cluster of ``key`` (``namespace/name``) as cached, or None when it is gone or being deleted."""
+    """The cluster of ``key`` (``namespace/name``) as cached, or None when it is gone, or being
+    deleted with nothing left for the operator to do (its finalizer no longer holds it)."""
     namespace, _, name = key.partition("/")
     obj = clusters.get(namespace, name)
-    if obj is None or obj["metadata"].get("deletionTimestamp"):
+    if obj is None:
+        return None
+    meta = obj["metadata"]
+    if meta.get("deletionTimestamp") and FINALIZER not in (meta.get("finalizers") or []):
         return None
     return obj
