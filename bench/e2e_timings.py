@@ -6,8 +6,10 @@ Each run installs a fresh three-member cluster with the chart (journey values) a
 apply-to-ONLINE (helm install until ONLINE with a ready router), scale 3 to 5 (helm upgrade
 until five members ONLINE, two by clone), primary failover (SIGKILL of the primary's mysqld
 until the first acknowledged write through the router), member rejoin (the killed member
-restarted by its node and back ONLINE), and full-outage recovery (SIGKILL of every mysqld
-until the first acknowledged write). Every fault runs the acknowledged-write checker; a lost
+restarted by its node and back ONLINE), full-outage recovery (SIGKILL of every mysqld
+until the first acknowledged write), a my.cnf rolling restart of the five members and its
+longest gap between acknowledged writes, the write gap of a `kubectl innodb switchover`, and
+`helm uninstall` until the finalizer let the object go. Every fault runs the acknowledged-write checker; a lost
 write aborts the benchmark. Needs root and ./dev/setup, like the e2e tier.
 """
 
@@ -21,6 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the e2e helpers
@@ -31,10 +34,12 @@ from innodb_dev.localenv import LocalEnv, install_operator
 from innodb_dev.writechecker import WriteChecker
 
 
-def _verified(checker: WriteChecker, cluster: Cluster) -> None:
+def _verified(checker: WriteChecker, cluster: Cluster) -> float:
+    """Abort on a lost or duplicated write; the longest gap between acknowledged writes."""
     report = checker.verify(cluster.member_addresses())
     if not report.ok:
         raise SystemExit(f"acknowledged writes lost: {report.lost} duplicated: {report.duplicated}")
+    return float(report.longest_gap)
 
 
 def one_run(env: LocalEnv, index: int) -> dict[str, float]:
@@ -63,8 +68,42 @@ def one_run(env: LocalEnv, index: int) -> dict[str, float]:
         times["full-outage recovery (kill to first ack)"] = checker.wait_for_recovery_after(killed, timeout=600)
         cluster.wait_members(5, timeout=600)
     _verified(checker, cluster)
+
+    with WriteChecker(cluster.router, 6446, cluster.password) as checker:
+        started = time.monotonic()
+        cluster.helm_upgrade_values({"serverConfig": {"mycnf": f"[mysqld]\nmax_connections={400 + index}\n"}})
+        _wait(lambda: (cluster.status().get("cluster") or {}).get("rollout"), 120, "the roll to start")
+        _wait(lambda: not (cluster.status().get("cluster") or {}).get("rollout")
+              and cluster.status()["cluster"]["status"] == "ONLINE", 900, "the roll to finish")
+        times["mycnf roll (5 members)"] = time.monotonic() - started
+        checker.wait_for_writes_after(time.monotonic(), count=20)
+    times["mycnf roll: longest write gap"] = _verified(checker, cluster)
+
+    target = next(m for m in sorted(cluster.members()) if m != cluster.primary())
+    with WriteChecker(cluster.router, 6446, cluster.password) as checker:
+        started = time.monotonic()
+        asked = cluster.plugin("switchover", target)
+        if asked.returncode != 0:
+            raise SystemExit(asked.stdout + asked.stderr)
+        checker.wait_for_writes_after(time.monotonic(), count=20)
+    times["switchover via kubectl innodb: longest write gap"] = _verified(checker, cluster)
+
+    started = time.monotonic()
+    env.helm("uninstall", cluster.release, "-n", namespace)
+    _wait(lambda: env.kubectl("get", "innodbcluster", "-n", namespace, cluster.release, check=False).returncode,
+          300, "the finalized cluster to be deleted")
+    times["helm uninstall to deleted (ordered stop)"] = time.monotonic() - started
     uninstall(cluster)
     return times
+
+
+def _wait(condition: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.5)
+
 
 
 def main() -> int:

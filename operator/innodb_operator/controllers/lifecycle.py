@@ -263,7 +263,9 @@ def _member_notice(member: MemberStatus, before: str | None, was_online: bool) -
 
 def _primary_notice(old: str, new: str, seconds: float | None) -> Notice:
     if seconds is None:
-        return Notice("Normal", "PrimaryChanged", f"The primary moved from {old or 'none'} to {new}.")
+        return Notice("Normal", "PrimaryChanged", f"The primary moved from {old or 'none'} to {new}. The spec "
+                                                  "names no primary, so the operator keeps it there; to choose "
+                                                  "one: kubectl innodb switchover CLUSTER --to MEMBER.")
     return Notice("Warning", "FailoverObserved", f"The primary moved from {old} to {new}: {seconds:.1f} s from "
                                                  f"{old} lost to {new} taking writes as primary.")
 
