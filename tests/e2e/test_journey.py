@@ -179,19 +179,35 @@ def test_07b_the_read_write_split_port_sends_reads_to_a_secondary_and_writes_to_
     secondaries = set(journey.members()) - {primary}
     journey.rw("CREATE DATABASE IF NOT EXISTS rwsplit")
     journey.rw("CREATE TABLE IF NOT EXISTS rwsplit.t (id INT AUTO_INCREMENT PRIMARY KEY, host VARCHAR(255))")
-    conn = journey.connect(journey.router, 6450)
-    try:
-        cur = conn.cursor()
-        reads = set()
-        for _ in range(4):
-            cur.execute("SELECT @@hostname")
-            reads.add(cur.fetchall()[0][0])
-        cur.execute("INSERT INTO rwsplit.t (host) VALUES (@@hostname)")
-        written = cur.lastrowid
-    finally:
-        conn.close()
-    assert reads and reads <= secondaries, f"reads on 6450 reached {reads}; secondaries: {secondaries}"
-    assert journey.rw(f"SELECT host FROM rwsplit.t WHERE id = {written}") == [(primary,)]
+    seen: list[set[str]] = []
+
+    def one_session() -> int:
+        """Four reads, then a write that records the server running it; the write's row id."""
+        conn = journey.connect(journey.router, 6450)
+        try:
+            cur = conn.cursor()
+            reads = set()
+            for _ in range(4):
+                cur.execute("SELECT @@hostname")
+                reads.add(cur.fetchall()[0][0])
+            seen.append(reads)
+            cur.execute("INSERT INTO rwsplit.t (host) VALUES (@@hostname)")
+            return int(cur.lastrowid)
+        finally:
+            conn.close()
+
+    # The router sends reads to the primary while it has no read-only server to share: poll.
+    written: list[int] = []
+
+    def reads_on_a_secondary() -> bool:
+        written.append(one_session())
+        return bool(seen[-1]) and seen[-1] <= secondaries
+
+    wait_until(reads_on_a_secondary, 60, interval=1, message=f"reads on 6450 to reach a secondary ({secondaries})")
+    print(f"\n6450: reads reached {sorted(seen[-1])} after {len(seen)} session(s) (earlier: {seen[:-1]}); "
+          f"writes reached {primary}")
+    for row in written:
+        assert journey.rw(f"SELECT host FROM rwsplit.t WHERE id = {row}") == [(primary,)], "writes: the primary"
 
 
 def x_hostname(journey: Cluster, port: int) -> str:
@@ -535,6 +551,7 @@ def test_18_a_member_that_does_not_come_back_stops_the_roll_naming_it_until_the_
     my.cnf back restarts just that member, on the fixed template; nothing is lost."""
     bad = {"serverConfig": {"mycnf": "[mysqld]\nmax_connections=500\nno_such_option=1\n"}}
     members = sorted(journey.members())
+    first = sorted(set(members) - {journey.primary()})[-1]  # the highest secondary goes first
     with WriteChecker(journey.router, 6446, journey.password) as checker:
         journey.helm_upgrade_values(bad)
 
@@ -545,7 +562,7 @@ def test_18_a_member_that_does_not_come_back_stops_the_roll_naming_it_until_the_
         wait_until(stopped, 240, interval=1, message="the roll to stop naming the member and mysqld's error")
         message = stopped()
         stuck = next(m for m in members if m in message)
-        assert stuck == members[-1], f"the highest secondary goes first: {message}"
+        assert stuck == first, f"the highest secondary goes first: {message}"
         progressing = {c["type"]: c for c in journey.status()["conditions"]}["Progressing"]
         assert progressing["status"] == "True" and progressing["reason"] == "RollingRestart", progressing
         assert "no_such_option" in progressing["message"] and stuck in progressing["message"], progressing
@@ -596,8 +613,9 @@ def test_19_helm_uninstall_stops_routers_then_secondaries_then_the_primary_and_k
         obj = found(env, "innodbcluster", "-n", NAMESPACE, RELEASE)
         if obj:
             states.add(str((obj.get("status") or {}).get("cluster", {}).get("status")))
-        if not routers_gone_at and not env.get("pods", "-n", NAMESPACE, "-l",
-                                               "app.kubernetes.io/component=router")["items"]:
+        routers = env.get("pods", "-n", NAMESPACE, "-l", "app.kubernetes.io/component=router")["items"]
+        if not routers_gone_at and all((p.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+                                       for p in routers):  # gone, or stopped and being removed
             routers_gone_at.append(time.monotonic())
         for m in members:
             if m in left_at:
