@@ -414,6 +414,20 @@ def roll(journey: Cluster, change: Callable[[], None], *, when_first_restarted: 
     primary_when_replaced: dict[str, str] = {}
     progress: set[str] = set()
 
+    def live_primary(pods: dict[str, Any], leaving: str) -> str:
+        """The primary as another member's view has it (status may lag a pass behind a handover)."""
+        for other in members:
+            ip = ((pods.get(other) or {}).get("status") or {}).get("podIP")
+            if other == leaving or not ip:
+                continue
+            try:
+                rows = journey.query(ip, 3306, "SELECT MEMBER_HOST FROM performance_schema."
+                                     "replication_group_members WHERE MEMBER_ROLE = 'PRIMARY'")
+            except Exception:
+                continue
+            return str(rows[0][0]).split(".")[0] if rows else ""
+        return ""
+
     def watch() -> None:
         cluster = journey.status().get("cluster") or {}
         if cluster.get("rollout"):
@@ -424,7 +438,7 @@ def roll(journey: Cluster, change: Callable[[], None], *, when_first_restarted: 
             if pod is None or pod["metadata"].get("deletionTimestamp"):
                 if name not in replaced_at:
                     replaced_at[name] = time.monotonic()
-                    primary_when_replaced[name] = str(cluster.get("primary"))
+                    primary_when_replaced[name] = live_primary(pods, name) or str(cluster.get("primary"))
                 continue
             if pod["metadata"]["uid"] != uids[name][-1]:
                 uids[name].append(pod["metadata"]["uid"])
