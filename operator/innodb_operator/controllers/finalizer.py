@@ -37,19 +37,15 @@ def deleting(obj: Mapping[str, Any]) -> bool:
     return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
 
 
-def held(obj: Mapping[str, Any]) -> bool:
-    """Being deleted, and our finalizer still holds it."""
-    return deleting(obj) and FINALIZER in finalizers(obj)
-
-
-def deleting_for(obj: Mapping[str, Any], now: dt.datetime) -> float:
-    """Seconds since the deletion request (0 when not being deleted or the time is unreadable)."""
+def deleting_for(obj: Mapping[str, Any], now: float) -> float:
+    """Seconds from the deletion request to ``now`` (epoch seconds); 0 when not being deleted or
+    the time is unreadable."""
     stamp = str((obj.get("metadata") or {}).get("deletionTimestamp") or "")
     try:
-        since = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        since = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return 0.0
-    return max(0.0, (now - since).total_seconds())
+    return max(0.0, now - since)
 
 
 async def _set(client: KubeClient, obj: Mapping[str, Any], wanted: list[str]) -> None:

@@ -33,7 +33,6 @@ Contract (level-triggered; runs apart from the object reconcile, with its own qu
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -227,12 +226,11 @@ class GroupManagerReconciler:
                         instances: int, status: Mapping[str, Any],
                         pods: Mapping[int, Mapping[str, Any]]) -> Result:
         """One step of a deletion (see :mod:`.finalizer`): routers gone, then one member leaves
-        per pass, the primary last; the finalizer goes when no reachable member is in the group."""
-        if not finalizer.held(obj):
-            return Result()
+        per pass, the primary last; the finalizer goes when no reachable member is in the group.
+        ``obj`` is held by the finalizer (:func:`cached_cluster` drops a deleted object it no longer holds)."""
         namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
         passwords = await self._passwords(namespace, name)
-        waited = finalizer.deleting_for(obj, dt.datetime.now(dt.UTC))
+        waited = finalizer.deleting_for(obj, self._wall())
         if waited > finalizer.RELEASE_AFTER or not complete(passwords):
             why = (f"the group did not stop within {finalizer.RELEASE_AFTER:.0f}s of the deletion"
                    if complete(passwords) else "the operator's passwords are gone")

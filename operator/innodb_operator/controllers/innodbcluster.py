@@ -146,9 +146,7 @@ class InnoDBClusterReconciler:
 
     async def _deleting(self, obj: Mapping[str, Any], cluster: Cluster) -> Result:
         """Being deleted: nothing is applied any more; the routers stop first (the group manager
-        stops the members after them, see :mod:`.finalizer`)."""
-        if not finalizer.held(obj):
-            return Result()
+        stops the members after them, see :mod:`.finalizer`); ``obj`` is held by the finalizer."""
         router = self._children["Deployment"].get(cluster.namespace, router_deployment_name(cluster.name))
         if router is not None and (router.get("spec") or {}).get("replicas") != 0:
             log.info("cluster being deleted: stopping the routers first")
