@@ -149,5 +149,5 @@ def install(env: LocalEnv, namespace: str, release: str, password: str, *sets: s
 
 def uninstall(cluster: Cluster) -> None:
     env = cluster.env
-    env.helm("uninstall", cluster.release, "-n", cluster.namespace, "--wait", check=False)
+    env.helm("uninstall", cluster.release, "-n", cluster.namespace, "--wait", "--timeout", "240s", check=False)
     env.kubectl("delete", "namespace", cluster.namespace, "--wait=false", check=False)
