@@ -61,4 +61,4 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if not report.failed or reporter is None:
         return
     reporter.write_line(f"\n===== FAILED {report.nodeid} ({report.when}, {report.duration:.1f}s) =====\n"
-          f"{report.longreprtext}\n===== end of {report.nodeid} =====")
+                        f"{report.longreprtext}\n===== end of {report.nodeid} =====")
